@@ -1,0 +1,167 @@
+// framework/autograd.cpp — the tape and the reverse pass (rules in heed/autograd.hpp).
+#include "heed/autograd.hpp"
+
+#include <cstring>
+#include <vector>
+
+#include "ops/common.hpp"
+
+namespace heed {
+namespace {
+
+struct TapeEntry {
+  const char* op;
+  std::shared_ptr<TensorImpl> output;
+  BackwardFn backward;
+};
+
+struct Tape {
+  std::vector<TapeEntry> entries;
+  uint64_t generation = 1;
+  bool grad_enabled = true;
+  const char* running_op = "";
+};
+
+Tape& tape() {
+  thread_local Tape t;
+  return t;
+}
+
+// Adds src into the dense buffer dst (same dtype, numel n); src may be any view of that shape.
+void add_into(const Tensor& dst, const Tensor& src) {
+  Shape dst_strides = dst.strides();
+  Shape src_strides = src.strides();
+  HEED_DISPATCH_FLOAT(dst.dtype(), "accumulate_grad", [&] {
+    scalar_t* d = dst.data<scalar_t>();
+    const scalar_t* s = src.data<scalar_t>();
+    if (src.is_contiguous()) {
+      const int64_t n = dst.numel();
+      for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+      return;
+    }
+    detail::strided_loop(dst.shape(), {&dst_strides, &src_strides},
+                         [&](const int64_t* off, int64_t n, const int64_t* inner) {
+                           for (int64_t i = 0; i < n; ++i) d[off[0] + i * inner[0]] += s[off[1] + i * inner[1]];
+                         });
+  });
+}
+
+}  // namespace
+
+bool is_grad_enabled() { return tape().grad_enabled; }
+void set_grad_enabled(bool enabled) { tape().grad_enabled = enabled; }
+std::size_t tape_size() { return tape().entries.size(); }
+const char* current_backward_op() { return tape().running_op; }
+
+void clear_tape() {
+  Tape& t = tape();
+  t.entries.clear();
+  ++t.generation;
+}
+
+bool should_record(std::initializer_list<Tensor> inputs) {
+  if (!tape().grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.impl()->requires_grad) return true;
+  return false;
+}
+
+void detail::push_entry(const char* op, const Tensor& output, BackwardFn backward) {
+  Tape& t = tape();
+  TensorImpl* out = output.impl();
+  out->requires_grad = true;
+  out->tape_generation = t.generation;
+  out->tape_index = static_cast<int64_t>(t.entries.size());
+  t.entries.push_back(TapeEntry{op, output.impl_ptr(), std::move(backward)});
+}
+
+void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (!tape().grad_enabled) return;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.impl()->requires_grad);
+  if (any) detail::push_entry(op, output, std::move(backward));
+}
+
+void accumulate_grad(const Tensor& input, Tensor grad) {
+  if (!input.defined() || !input.impl()->requires_grad) return;
+  TensorImpl* impl = input.impl();
+  const char* op = tape().running_op;
+  HEED_CHECK(impl->tape_index < 0 || impl->tape_generation == tape().generation,
+             "{}: an input of shape {} was made by an op whose tape entry an earlier backward() freed; "
+             "recompute it, detach() it, or pass retain_graph=true to that backward (backward through a freed tape)",
+             op, shape_str(impl->shape));
+  HEED_CHECK(grad.defined(), "{}: backward produced an undefined gradient for an input of shape {}", op,
+             shape_str(impl->shape));
+  HEED_CHECK(grad.shape() == impl->shape,
+             "{}: backward produced a gradient of shape {} for an input of shape {}", op, shape_str(grad.shape()),
+             shape_str(impl->shape));
+  HEED_CHECK(grad.dtype() == impl->dtype, "{}: backward produced a {} gradient for a {} input of shape {}", op,
+             dtype_name(grad.dtype()), dtype_name(impl->dtype), shape_str(impl->shape));
+  if (!impl->grad) {
+    // Adopt the buffer when nobody else can see it (moved in, dense, unshared); otherwise copy, so that
+    // a later in-place accumulation never writes into a tensor that another gradient also uses.
+    const bool sole_owner = grad.impl_ptr().use_count() == 1 && grad.impl()->storage.use_count() == 1 &&
+                            grad.is_contiguous() && grad.offset() == 0 && !grad.impl()->requires_grad;
+    if (sole_owner) {
+      impl->grad = grad.impl_ptr();
+    } else {
+      Tensor copy = make_tensor(grad.shape(), grad.dtype());
+      detail::copy_to_dense(grad, copy.impl()->storage->data());
+      impl->grad = copy.impl_ptr();
+    }
+    return;
+  }
+  add_into(Tensor(impl->grad), grad);
+}
+
+void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
+  HEED_CHECK(root.defined(), "backward: the tensor is undefined");
+  TensorImpl* r = root.impl();
+  HEED_CHECK(r->requires_grad,
+             "backward: the tensor of shape {} does not require grad (no input of the ops that made it requires "
+             "grad, or it was computed under NoGradGuard)",
+             shape_str(r->shape));
+  Tape& t = tape();
+  if (r->tape_index >= 0) {
+    HEED_CHECK(r->tape_generation == t.generation && r->tape_index < static_cast<int64_t>(t.entries.size()),
+               "backward: the tape that recorded this tensor of shape {} was already freed by an earlier "
+               "backward(); pass retain_graph=true to call backward twice (backward through a freed tape)",
+               shape_str(r->shape));
+  }
+  Tensor seed_grad;
+  if (seed.defined()) {
+    HEED_CHECK(seed.shape() == r->shape, "backward: seed gradient shape {} differs from the tensor's shape {}",
+               shape_str(seed.shape()), shape_str(r->shape));
+    seed_grad = seed.to(r->dtype).detach();
+  } else {
+    HEED_CHECK(shape_numel(r->shape) == 1,
+               "backward: the tensor has shape {}; backward without a seed gradient needs a one-element tensor "
+               "(pass a seed of the same shape)",
+               shape_str(r->shape));
+    seed_grad = ones(r->shape, r->dtype);
+  }
+  NoGradGuard no_grad;
+  {
+    const char* saved = t.running_op;
+    t.running_op = "backward";
+    accumulate_grad(root, seed_grad);
+    t.running_op = saved;
+  }
+  if (r->tape_index < 0) return;  // a leaf: nothing to propagate
+
+  struct RunningOpReset {
+    Tape& t;
+    ~RunningOpReset() { t.running_op = ""; }
+  } reset{t};
+  for (int64_t i = r->tape_index; i >= 0; --i) {
+    TapeEntry& e = t.entries[static_cast<std::size_t>(i)];
+    if (!e.output || !e.output->grad) continue;
+    Tensor grad_out(e.output->grad);
+    if (!e.output->retains_grad) e.output->grad.reset();
+    t.running_op = e.op;
+    e.backward(grad_out);
+  }
+  if (!retain_graph) clear_tape();
+}
+
+}  // namespace heed

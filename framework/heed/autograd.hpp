@@ -1,0 +1,104 @@
+// heed/autograd.hpp — the tape (Wengert list) and reverse-mode differentiation.
+//
+// How it works
+//   While grad mode is on, every differentiable op whose inputs include a tensor with requires_grad
+//   appends one entry to the calling thread's tape: the op's name, its output, and a backward closure
+//   that, given the gradient of the output, adds the gradients of the inputs (accumulate_grad). The
+//   output is marked non-leaf and remembers its entry's index.
+//   `y.backward()` seeds y's gradient (1 for a one-element y), then walks the tape from y's entry down
+//   to entry 0, running each entry whose output received a gradient. Gradients of a tensor used
+//   several times add up. Leaves (tensors made by the user, e.g. parameters) keep their .grad and
+//   accumulate across backward calls until zero_grad(); a non-leaf's gradient is dropped once its
+//   entry has run, unless retain_grad() was called on it.
+//
+// Lifetime rules
+//   1. Everything a recorded op's backward needs (its inputs, saved values, its output) is kept alive
+//      by the tape until the tape is cleared — not by your variables. Memory grows with every recorded
+//      op until then.
+//   2. backward() clears the whole tape afterwards (all entries, including ones that did not lead to
+//      the tensor you called it on), unless you pass retain_graph = true.
+//   3. A tensor whose entry was cleared can no longer be differentiated: calling backward() on it, or
+//      on something computed from it in a later graph, throws "backward through a freed tape" naming
+//      the op. (Its values stay valid; only its history is gone.)
+//   4. Run inference, evaluation and optimizer updates under heed::NoGradGuard: nothing is recorded,
+//      so nothing accumulates. If you compute something with grad on and never call backward, call
+//      heed::clear_tape() yourself.
+//   5. The tape is per thread. Backward runs with grad mode off: backward closures are not recorded
+//      (heed has no higher-order gradients).
+//
+// Writing a custom op (see docs/ and tests/test_custom_op.cpp)
+//   Tensor my_square(const Tensor& x) {
+//     Tensor y = heed::mul(x.detach(), x.detach());        // forward, not recorded
+//     heed::record("my_square", y, {x}, [x](const Tensor& gy) {
+//       heed::accumulate_grad(x, gy * x * 2.0);            // d(x^2)/dx = 2x
+//     });
+//     return y;
+//   }
+//   record() does nothing when grad mode is off or no input requires grad; the closure must capture
+//   by value what it needs. Check it with heed::gradcheck (heed/gradcheck.hpp).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+
+#include "heed/tensor.hpp"
+
+namespace heed {
+
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+// Turns recording off for its scope (inference, evaluation, optimizer updates).
+class NoGradGuard {
+ public:
+  NoGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Turns recording on for its scope (e.g. inside a NoGradGuard).
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
+  ~EnableGradGuard() { set_grad_enabled(previous_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+using BackwardFn = std::function<void(const Tensor& grad_output)>;
+
+// True when grad mode is on and some input requires grad: the op will be recorded.
+bool should_record(std::initializer_list<Tensor> inputs);
+
+namespace detail {
+void push_entry(const char* op, const Tensor& output, BackwardFn backward);
+}
+
+// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back.
+template <class F>
+void record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs, F&& backward) {
+  if (!should_record(inputs)) return;
+  detail::push_entry(op, output, BackwardFn(std::forward<F>(backward)));
+}
+// Same for ops with a run-time number of inputs (concat, stack).
+void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
+
+// Adds `grad` to input's gradient. Does nothing when `input` does not require grad. Throws when the
+// shape or dtype differs from the input's, naming the op whose backward is running.
+void accumulate_grad(const Tensor& input, Tensor grad);
+
+// Reverse pass from `root` (what Tensor::backward calls).
+void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_graph = false);
+
+std::size_t tape_size();  // entries recorded on this thread's tape
+void clear_tape();        // drop all entries (their tensors can no longer be differentiated)
+const char* current_backward_op();  // the op whose backward is running, or "" (for error messages)
+
+}  // namespace heed

@@ -1,0 +1,41 @@
+// heed/gradcheck.hpp — finite-difference gradient checking for ops and layers, yours included.
+//
+//   auto x = heed::randn({3, 4}, heed::DType::Float64).requires_grad_();
+//   auto r = heed::gradcheck([](const std::vector<heed::Tensor>& in) { return heed::tanh(in[0]); }, {x});
+//   CHECK(r.ok);   // r.report says which input and element disagree, and by how much
+//
+// The function may return a tensor of any shape. gradcheck reduces it to L = sum(f(inputs) * R) with a
+// fixed random R, computes dL/dinput by backward, and compares every element with the central
+// difference (L(x+h) - L(x-h)) / 2h, in float64. An element passes when
+// |analytic - numeric| <= atol + rtol * |numeric|. Only inputs with requires_grad are checked; they
+// must be Float64 (the check is meaningless in float32). f must be deterministic: reseed inside f for
+// stochastic layers.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "heed/tensor.hpp"
+
+namespace heed {
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-6;
+  double rtol = 1e-5;
+  uint64_t seed = 1234;  // for the projection R
+};
+
+struct GradcheckResult {
+  bool ok = true;
+  double max_abs_error = 0.0;
+  double max_rel_error = 0.0;
+  int64_t elements_checked = 0;
+  std::string report;  // empty when ok; else the first mismatches
+};
+
+using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
+
+}  // namespace heed

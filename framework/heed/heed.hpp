@@ -1,0 +1,9 @@
+// heed/heed.hpp — the umbrella header: everything a model needs.
+#pragma once
+#include "heed/autograd.hpp"
+#include "heed/error.hpp"
+#include "heed/gradcheck.hpp"
+#include "heed/init.hpp"
+#include "heed/ops.hpp"
+#include "heed/random.hpp"
+#include "heed/tensor.hpp"
