@@ -5,5 +5,6 @@
 #include "heed/gradcheck.hpp"
 #include "heed/init.hpp"
 #include "heed/ops.hpp"
+#include "heed/progress.hpp"
 #include "heed/random.hpp"
 #include "heed/tensor.hpp"

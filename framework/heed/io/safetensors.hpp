@@ -1,0 +1,37 @@
+// heed/io/safetensors.hpp — read and write the safetensors format (the one PyTorch's ecosystem shares).
+//
+// Layout: an 8-byte little-endian header length N, N bytes of JSON
+//   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ..., "__metadata__": {...}}
+// then the raw little-endian tensor bytes, offsets relative to the end of the header. heed reads and
+// writes F32, F64, I64 and BOOL; F16/BF16 files load as Float32.
+//
+// Writes are atomic: the file is written to "<path>.tmp.<pid>", flushed, fsync'ed and renamed over
+// <path>, so a crash never leaves a half-written checkpoint. Loading validates everything (header
+// length against the file size, JSON, dtypes, shapes against byte counts, offsets inside the data and
+// not overlapping) and throws heed::Error naming the file and the key.
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "heed/tensor.hpp"
+
+namespace heed::io {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using Metadata = std::map<std::string, std::string>;
+
+struct SafetensorsFile {
+  NamedTensors tensors;  // in file order of offsets
+  Metadata metadata;
+  Tensor get(const std::string& name) const;  // throws naming the file's keys when absent
+};
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+SafetensorsFile load_safetensors(const std::string& path);
+
+// Atomically replaces `path` with `bytes` (temporary file + fsync + rename).
+void write_file_atomic(const std::string& path, const std::string& bytes);
+
+}  // namespace heed::io

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# heed's one entry point for setting up, building, testing and running.
+#
+#   bash scripts/heed.sh example   install what is missing, build (Release), run the flagship example
+#   bash scripts/heed.sh test      install what is missing, build, run the whole test suite (Release, then
+#                                  AddressSanitizer + UndefinedBehaviorSanitizer)
+#   bash scripts/heed.sh deps      only install the Debian packages heed needs
+#
+# Works on a fresh Debian 12 as root (uses sudo when not root). Environment: HEED_JOBS (default: nproc),
+# HEED_SKIP_ASAN=1 to skip the sanitizer pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS="${HEED_JOBS:-$(nproc)}"
+
+# Build tools and libraries; dataset and text packages are for the examples.
+PACKAGES=(g++ cmake make pkg-config
+  libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
+  doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev)
+
+deps() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "heed: installing ${missing[*]}"
+    local SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {  # build <dir> [cmake args...]
+  local dir="$1"; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+  deps)
+    deps ;;
+  example)
+    deps
+    build build -DCMAKE_BUILD_TYPE=Release
+    shift
+    exec ./build/examples/flagship "$@" ;;
+  test)
+    deps
+    start=$(date +%s)
+    build build -DCMAKE_BUILD_TYPE=Release
+    (cd build && OPENBLAS_NUM_THREADS=1 ctest -j "$JOBS" --output-on-failure --timeout 600)
+    if [ "${HEED_SKIP_ASAN:-0}" != 1 ]; then
+      echo "heed: sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer)"
+      build build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DHEED_SANITIZE=ON \
+        -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF
+      (cd build-asan && OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest -j "$JOBS" --output-on-failure --timeout 900)
+    fi
+    echo "heed: build + tests took $(( $(date +%s) - start )) s"
+    ;;
+  *)
+    sed -n '2,10p' "$0"; exit 2 ;;
+esac
