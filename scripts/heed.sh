@@ -44,7 +44,7 @@ case "${1:-}" in
     deps
     build build -DCMAKE_BUILD_TYPE=Release
     shift
-    exec ./build/examples/flagship "$@" ;;
+    exec ./build/examples/mlp_demo/mlp_demo "$@" ;;
   test)
     deps
     start=$(date +%s)

@@ -7,6 +7,7 @@
 #include "heed/init.hpp"
 #include "heed/nn/module.hpp"
 #include "heed/ops.hpp"
+#include "heed/optim.hpp"
 #include "heed/progress.hpp"
 #include "heed/random.hpp"
 #include "heed/tensor.hpp"

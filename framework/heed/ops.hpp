@@ -8,6 +8,8 @@
 //   shape.cpp        reshape, transpose, permute, squeeze, expand, narrow, select, concat, stack, ...
 //   index.cpp        index_select, gather, embedding lookup, where, pad, flip
 //   loss.cpp         dropout and the losses
+//   norm.cpp         layer_norm (fused)
+//   conv.cpp         conv2d (im2col + BLAS), max_pool2d, avg_pool2d
 //
 // Conventions
 //   - Axes may be negative (counted from the end). Out-of-range axes and indices throw heed::Error.
@@ -175,6 +177,39 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, int64_t ignore_i
 // KL( N(mu, exp(logvar)) || N(0, 1) ) = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) over the last axis,
 // then reduced over the rest (the VAE / DRAW latent loss).
 Tensor gaussian_kl(const Tensor& mu, const Tensor& logvar, Reduction reduction = Reduction::Mean);
+
+// ---- normalization (norm.cpp) --------------------------------------------------------------------
+// Layer normalization over the last normalized_shape.size() axes of x, whose sizes must equal
+// normalized_shape: y = (x - mean) / sqrt(var + eps) * weight + bias, with the population variance.
+// weight and bias have shape normalized_shape, or are undefined (no affine transform). Fused: the
+// forward saves each row's mean and 1/std, and the backward is one loop (not a chain of generic ops).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+// ---- convolution and pooling (conv.cpp) ----------------------------------------------------------
+// A (height, width) pair for kernel sizes, strides, padding and dilation; a single number means both,
+// as in PyTorch: conv2d(x, w, b, 2) or conv2d(x, w, b, {2, 1}).
+struct Size2 {
+  int64_t h = 0, w = 0;
+  Size2(int64_t both = 0) : h(both), w(both) {}  // NOLINT: implicit, like PyTorch's int-or-tuple
+  Size2(int64_t height, int64_t width) : h(height), w(width) {}
+  bool operator==(const Size2& o) const { return h == o.h && w == o.w; }
+  bool operator!=(const Size2& o) const { return !(*this == o); }
+};
+// Output length of a sliding window: floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
+int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation = 1);
+
+// 2-D cross-correlation as torch.nn.functional.conv2d with groups = 1: x (N, C, H, W), weight
+// (O, C, kh, kw), bias (O) or undefined -> (N, O, H_out, W_out), zero padding. im2col + one BLAS GEMM
+// per sample; the backward is two GEMMs (weight and columns) and col2im.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
+              Size2 padding = 0, Size2 dilation = 1);
+// Max over each window of x (N, C, H, W) (or (C, H, W)); padding counts as -inf and may be at most half
+// the kernel. stride defaults to the kernel size. The gradient goes to the window's first maximum.
+Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+// Mean over each window; with count_include_pad (PyTorch's default) padded zeros count in the divisor.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0,
+                  bool count_include_pad = true);
 
 // ---- operators -----------------------------------------------------------------------------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
