@@ -44,7 +44,9 @@ class DataLoader {
   DataLoader(const TensorDataset& dataset, LoaderOptions options);
   std::size_t size() const;  // batches per epoch
   std::vector<Tensor> batch(std::size_t i) const;
-  void reshuffle();  // draws a new order (when shuffle is on) from the loader's own generator
+  // Draws a new order (when shuffle is on) from the loader's own generator; the order is a function of
+  // the generator's state alone.
+  void reshuffle();
   Generator& generator() { return gen_; }  // state is part of a training checkpoint
 
  private:

@@ -1,0 +1,82 @@
+// heed/train.hpp — heed::fit, the Keras model.fit of heed, for the common supervised case.
+//
+//   auto step = [&](const std::vector<heed::Tensor>& batch, bool training) {
+//     heed::Tensor logits = (*model)(batch[0]);
+//     heed::Tensor loss = heed::binary_cross_entropy_with_logits(logits, batch[1]);
+//     return heed::StepOutput{loss, heed::count_binary_correct(logits, batch[1]), batch[1].numel()};
+//   };
+//   heed::FitOptions options;
+//   options.epochs = 10; options.batch_size = 100; options.validation_split = 0.2;
+//   heed::History history = heed::fit(*model, optimizer, train_set, step, options);
+//
+// For each epoch fit shuffles the training set (its own seeded generator), runs `step` on every batch
+// with grad on, calls loss.backward(), clips (optional), steps the optimizer and the scheduler (per
+// batch), then evaluates the validation set under NoGradGuard with the model in eval mode. It prints a
+// progress bar with loss/accuracy (plain lines when not on a terminal).
+//
+// Checkpoints: `best_checkpoint` saves the model (safetensors) whenever the monitored loss improves
+// (val_loss, or the training loss without validation). `resume_checkpoint` is written atomically after
+// every epoch with the model, optimizer, scheduler, both random generators, the epoch and the history;
+// if the file exists when fit starts, training continues from there, so a stopped run and an
+// uninterrupted one see the same batches and (single-threaded) the same losses.
+// `early_stopping_patience` > 0 stops after that many epochs without improvement.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "heed/data.hpp"
+#include "heed/nn/module.hpp"
+#include "heed/optim.hpp"
+#include "heed/progress.hpp"
+
+namespace heed {
+
+struct StepOutput {
+  Tensor loss;            // a one-element tensor; fit calls backward() on it in training
+  int64_t correct = -1;   // correct predictions in the batch, or -1 when accuracy does not apply
+  int64_t count = 0;      // predictions in the batch (the accuracy's denominator)
+};
+using StepFn = std::function<StepOutput(const std::vector<Tensor>& batch, bool training)>;
+
+struct FitOptions {
+  int epochs = 10;
+  int64_t batch_size = 32;
+  bool shuffle = true;
+  uint64_t seed = 0;              // the shuffling generator's seed
+  double validation_split = 0.0;  // used when no validation set is passed: the last fraction of rows
+  double clip_grad_norm = 0.0;    // > 0: clip the global gradient norm before each step
+  int early_stopping_patience = 0;
+  std::string best_checkpoint;    // "" = off
+  std::string resume_checkpoint;  // "" = off
+  bool verbose = true;
+  bool plain_progress = false;    // force plain lines even on a terminal
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double loss = 0, accuracy = -1, val_loss = -1, val_accuracy = -1, seconds = 0;
+};
+
+struct History {
+  std::vector<EpochStats> epochs;
+  std::vector<double> batch_losses;  // every training batch's loss, in order (this run and resumed ones)
+  int best_epoch = 0;
+  bool stopped_early = false;
+  bool resumed = false;
+  const EpochStats& last() const;
+};
+
+History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDataset& train, const StepFn& step,
+            const FitOptions& options, const data::TensorDataset* validation = nullptr,
+            optim::LRScheduler* scheduler = nullptr);
+
+// Mean loss and accuracy over a dataset, under NoGradGuard with the model in eval mode (restored after).
+EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size);
+
+// Helpers for StepOutput.correct: logits (N) or (N, 1) against 0/1 targets; logits (..., C) against Int64
+// class targets (...).
+int64_t count_binary_correct(const Tensor& logits, const Tensor& targets);
+int64_t count_class_correct(const Tensor& logits, const Tensor& targets);
+
+}  // namespace heed
