@@ -171,16 +171,29 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-// y = a^b;  da = gy * b * a^(b-1), db = gy * y * log(a)
+// y = a^b;  da = gy * b * a^(b-1) (0 where b = 0), db = gy * y * log(a) (0 where a = 0 and b >= 0),
+// the zeros as in PyTorch, so that 0^0 and 0^b with b > 0 do not produce 0 * inf = NaN.
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_same_float(a, b, "pow");
   Tensor y = HEED_DISPATCH_FLOAT(a.dtype(), "pow", [&] {
     return binary_map<scalar_t, scalar_t>(a, b, a.dtype(), "pow",
                                           [](scalar_t u, scalar_t v) { return std::pow(u, v); });
   });
-  record("pow", y, {a, b}, [a, b, y](const Tensor& gy) {
-    if (a.requires_grad()) accumulate_grad(a, sum_to(mul(gy, mul(b, pow(a, sub(b, 1.0)))), a.shape()));
-    if (b.requires_grad()) accumulate_grad(b, sum_to(mul(gy, mul(y, log(a))), b.shape()));
+  record("pow", y, {a, b}, [a, b](const Tensor& gy) {
+    HEED_DISPATCH_FLOAT(gy.dtype(), "pow", [&] {
+      if (a.requires_grad()) {
+        Tensor dy_da = binary_map<scalar_t, scalar_t>(a, b, a.dtype(), "pow", [](scalar_t u, scalar_t v) {
+          return v == 0 ? scalar_t(0) : v * std::pow(u, v - 1);
+        });
+        accumulate_grad(a, sum_to(mul(gy, dy_da), a.shape()));
+      }
+      if (b.requires_grad()) {
+        Tensor dy_db = binary_map<scalar_t, scalar_t>(a, b, a.dtype(), "pow", [](scalar_t u, scalar_t v) {
+          return (u == 0 && v >= 0) ? scalar_t(0) : std::pow(u, v) * std::log(u);
+        });
+        accumulate_grad(b, sum_to(mul(gy, dy_db), b.shape()));
+      }
+    });
   });
   return y;
 }
@@ -271,6 +284,7 @@ Tensor pow(const Tensor& x, double p) {
     Tensor dx = HEED_DISPATCH_FLOAT(gy.dtype(), "pow", [&] {
       const scalar_t e = static_cast<scalar_t>(p);
       return unary_grad<scalar_t>(gy, x, [e](scalar_t g, scalar_t u) {
+        if (e == scalar_t(0)) return scalar_t(0);  // d/dx x^0 = 0, also at x = 0 (0 * 0^-1 would be NaN)
         return e == scalar_t(2) ? g * 2 * u : g * e * std::pow(u, e - 1);
       });
     });
@@ -514,7 +528,9 @@ Tensor compare(const Tensor& a, const Tensor& b, const char* op, Cmp cmp) {
     });
   });
 }
-Tensor scalar_like(const Tensor& a, double v) { return full({}, v, a.dtype() == DType::Bool ? DType::Float64 : a.dtype()); }
+// The scalar takes a float tensor's dtype (as in PyTorch); against Int64 or Bool it stays Float64, so that
+// a fractional scalar is not truncated (ints < 2.5 must include 2).
+Tensor scalar_like(const Tensor& a, double v) { return full({}, v, is_floating(a.dtype()) ? a.dtype() : DType::Float64); }
 }  // namespace
 
 Tensor eq(const Tensor& a, const Tensor& b) { return compare(a, b, "eq", [](auto u, auto v) { return u == v; }); }
