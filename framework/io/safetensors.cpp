@@ -160,7 +160,15 @@ SafetensorsFile load_safetensors(const std::string& path) {
     } catch (const std::exception&) {
       throw Error(fmt::format("load_safetensors: '{}': entry '{}' has a malformed shape", path, key));
     }
-    for (int64_t s : shape) HEED_CHECK(s >= 0, "load_safetensors: '{}': entry '{}' has a negative size", path, key);
+    // Sizes are checked against the data section one by one, so that their product cannot overflow.
+    std::size_t numel = 1;
+    for (int64_t s : shape) {
+      HEED_CHECK(s >= 0, "load_safetensors: '{}': entry '{}' has a negative size", path, key);
+      HEED_CHECK(s == 0 || numel == 0 || static_cast<std::size_t>(s) <= data_len / numel,
+                 "load_safetensors: '{}' is corrupted: tensor '{}' has shape {}, larger than the {}-byte data section",
+                 path, key, shape_str(shape), data_len);
+      numel *= static_cast<std::size_t>(s);
+    }
     const auto& offs = e["data_offsets"];
     HEED_CHECK(offs.is_array() && offs.size() == 2 && offs[0].is_number_unsigned() && offs[1].is_number_unsigned(),
                "load_safetensors: '{}': entry '{}' has malformed data_offsets", path, key);
@@ -177,7 +185,6 @@ SafetensorsFile load_safetensors(const std::string& path) {
     else if (tag == "BOOL") { dtype = DType::Bool; file_elem = 1; }
     else if (tag == "F16" || tag == "BF16") { dtype = DType::Float32; file_elem = 2; }
     else throw Error(fmt::format("load_safetensors: '{}': tensor '{}' has unsupported dtype '{}'", path, key, tag));
-    const std::size_t numel = static_cast<std::size_t>(shape_numel(shape));
     HEED_CHECK(numel * file_elem == end - begin,
                "load_safetensors: '{}': tensor '{}' of shape {} and dtype {} needs {} bytes, the file gives {}", path, key,
                shape_str(shape), tag, numel * file_elem, end - begin);

@@ -98,22 +98,30 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
-  out.emplace_back("", std::const_pointer_cast<Module>(shared_from_this()));
+  // A module that no shared_ptr owns (a layer on the stack) lists itself through a non-owning handle;
+  // shared_from_this() would throw std::bad_weak_ptr.
+  std::shared_ptr<Module> self = std::const_pointer_cast<Module>(weak_from_this().lock());
+  if (!self) self = std::shared_ptr<Module>(std::shared_ptr<Module>(), const_cast<Module*>(this));
+  out.emplace_back("", std::move(self));
   for (const auto& [name, child] : children_)
     for (auto& [sub, m] : child->named_modules()) out.emplace_back(sub.empty() ? name : name + "." + sub, m);
   return out;
 }
 
 Tensor& Module::parameter(const std::string& dotted) {
-  const auto dot = dotted.find('.');
-  if (dot == std::string::npos) {
-    for (auto& [name, t] : parameters_)
-      if (name == dotted) return t;
-  } else {
-    const std::string head = dotted.substr(0, dot);
-    for (auto& [name, child] : children_)
-      if (name == head) return child->parameter(dotted.substr(dot + 1));
+  // Walk down the children here (not recursively), so that a miss reports the full name and all names.
+  Module* owner = this;
+  std::string rest = dotted;
+  for (std::size_t dot = rest.find('.'); owner && dot != std::string::npos; dot = rest.find('.')) {
+    Module* next = nullptr;
+    for (auto& [name, child] : owner->children_)
+      if (name == rest.substr(0, dot)) next = child.get();
+    owner = next;
+    rest = rest.substr(dot + 1);
   }
+  if (owner)
+    for (auto& [name, t] : owner->parameters_)
+      if (name == rest) return t;
   std::vector<std::string> names;
   for (auto& [name, t] : named_parameters()) names.push_back(name);
   throw Error(fmt::format("{}: no parameter '{}' (parameters: {})", type_name_, dotted, fmt::join(names, ", ")));
@@ -202,18 +210,20 @@ void Module::to(DType dtype) {
 }
 
 std::string Module::to_string() const {
-  std::string out = type_name_ + "(" + extra_repr();
-  if (children_.empty()) return out + ")";
-  out += "\n";
-  for (const auto& [name, child] : children_) {
-    std::string sub = child->to_string();
-    std::string indented;
-    for (char c : sub) {
-      indented += c;
-      if (c == '\n') indented += "  ";
+  auto indent = [](const std::string& text) {  // PyTorch's _addindent: lines after the first move right
+    std::string out;
+    for (char c : text) {
+      out += c;
+      if (c == '\n') out += "  ";
     }
-    out += "  (" + name + "): " + indented + "\n";
-  }
+    return out;
+  };
+  const std::string extra = extra_repr();
+  if (children_.empty()) return type_name_ + "(" + extra + ")";
+  // With children, PyTorch puts extra_repr on its own line before them.
+  std::string out = type_name_ + "(\n";
+  if (!extra.empty()) out += "  " + indent(extra) + "\n";
+  for (const auto& [name, child] : children_) out += "  (" + name + "): " + indent(child->to_string()) + "\n";
   return out + ")";
 }
 
@@ -222,18 +232,23 @@ std::string Module::summary(const Tensor& example_input) {
   for (auto& [name, m] : modules) m->has_output_shape_ = false;
   if (example_input.defined()) {
     NoGradGuard no_grad;
-    const bool was_training = training_;
+    // Run in eval mode, then give every module back its own mode (a child may have been in eval alone):
+    // train() in pre-order, so that each call's propagation is corrected by the calls on the children.
+    std::vector<bool> was_training;
+    for (auto& [name, m] : modules) was_training.push_back(m->training_);
+    auto restore = [&] {
+      capture_output_shapes = false;
+      for (std::size_t i = 0; i < modules.size(); ++i) modules[i].second->train(was_training[i]);
+    };
     eval();
     capture_output_shapes = true;
     try {
       (*this)(example_input);
     } catch (...) {
-      capture_output_shapes = false;
-      train(was_training);
+      restore();
       throw;
     }
-    capture_output_shapes = false;
-    train(was_training);
+    restore();
   }
   std::vector<std::array<std::string, 4>> rows;
   for (auto& [name, m] : modules) {

@@ -1,0 +1,148 @@
+// heed/nn/basic.hpp — the everyday layers: Linear, Embedding, Dropout, LayerNorm, Flatten, activations.
+//
+// Each layer has PyTorch's constructor arguments, parameter names, initialization and printout, so
+// `torch.save(model.state_dict())` converted to safetensors loads into the same heed model:
+//
+//   Linear(in, out, bias)        y = x W^T + b                 weight (out, in), bias (out)
+//                                W ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform with a = sqrt(5)), b the same
+//   Embedding(num, dim, pad)     y[...] = W[index[...]]        weight (num, dim) ~ N(0, 1); row pad zeroed
+//   Dropout(p)                   y = x * m / (1 - p), m ~ Bernoulli(1 - p) while training; y = x in eval()
+//   LayerNorm(shape, eps, aff)   y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias over the last axes
+//                                weight = 1, bias = 0 of `shape`
+//   Flatten(start, end)          merges axes start..end (default: all but the batch axis)
+//   ReLU max(x, 0)  LeakyReLU max(x, 0) + slope min(x, 0)  Tanh  Sigmoid 1/(1+e^-x)  GELU x Phi(x)
+//   ELU x or alpha (e^x - 1)  Softplus log(1 + e^(beta x)) / beta  Softmax e^x_i / sum_j e^x_j along an axis
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "heed/nn/module.hpp"
+#include "heed/tensor.hpp"
+
+namespace heed::nn {
+
+// y = x W^T + b for x (..., in_features) -> (..., out_features).
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  void reset();  // re-draws the parameters (PyTorch's reset_parameters)
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  int64_t in_features, out_features;
+  Tensor weight;  // (out_features, in_features)
+  Tensor bias;    // (out_features), undefined when bias = false
+};
+
+// A lookup table: Int64 indices of any shape -> indices.shape + [embedding_dim]. Rows equal to
+// padding_idx start at zero and receive no gradient. padding_idx = -1 (the default) means none; unlike
+// PyTorch, negative values do not count from the end.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx = -1);
+  void reset();
+  Tensor forward(const Tensor& indices) override;
+  std::string extra_repr() const override;
+
+  int64_t num_embeddings, embedding_dim, padding_idx;
+  Tensor weight;  // (num_embeddings, embedding_dim)
+};
+
+// Zeroes each element with probability p while training and scales the rest by 1/(1-p).
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  double p;
+};
+
+// Normalizes over the last normalized_shape.size() axes (heed::layer_norm, fused).
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  void reset();
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  Shape normalized_shape;
+  double eps;
+  bool elementwise_affine;
+  Tensor weight;  // normalized_shape, undefined without elementwise_affine
+  Tensor bias;
+};
+
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  int64_t start_dim, end_dim;
+};
+
+// ---- activations (no parameters) --------------------------------------------------------------------
+
+class ReLU : public Module {
+ public:
+  ReLU() : Module("ReLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class LeakyReLU : public Module {
+ public:
+  explicit LeakyReLU(double negative_slope = 0.01) : Module("LeakyReLU"), negative_slope(negative_slope) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double negative_slope;
+};
+
+class Tanh : public Module {
+ public:
+  Tanh() : Module("Tanh") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class Sigmoid : public Module {
+ public:
+  Sigmoid() : Module("Sigmoid") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+// approximate = false: exact x Phi(x) (PyTorch approximate='none'); true: the tanh form ('tanh').
+class GELU : public Module {
+ public:
+  explicit GELU(bool approximate = false) : Module("GELU"), approximate(approximate) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  bool approximate;
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1.0) : Module("ELU"), alpha(alpha) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double alpha;
+};
+
+// PyTorch's definition: linear where beta x > threshold.
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1.0, double threshold = 20.0)
+      : Module("Softplus"), beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double beta, threshold;
+};
+
+class Softmax : public Module {
+ public:
+  explicit Softmax(int64_t axis = -1) : Module("Softmax"), axis(axis) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t axis;
+};
+
+}  // namespace heed::nn

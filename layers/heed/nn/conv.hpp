@@ -1,0 +1,92 @@
+// heed/nn/conv.hpp — 2-D convolution and pooling layers on (N, C, H, W) images.
+//
+//   Conv2d     y[n, o] = b[o] + sum_c W[o, c] (*) x[n, c]   (cross-correlation, zero padding, groups = 1)
+//              weight (out_channels, in_channels, kh, kw), bias (out_channels);
+//              W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = in_channels * kh * kw (PyTorch's init)
+//   MaxPool2d  y = max over each kernel window (padding counts as -inf)
+//   AvgPool2d  y = mean over each kernel window (padded zeros count, as PyTorch's count_include_pad)
+//   Output size per axis: floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
+//
+// Options follow PyTorch's C++ frontend:
+//   auto conv = std::make_shared<heed::nn::Conv2d>(heed::nn::Conv2dOptions(3, 16, 3).stride(1).padding(1));
+//   auto pool = std::make_shared<heed::nn::MaxPool2d>(heed::nn::MaxPool2dOptions(2).stride(2));
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "heed/nn/module.hpp"
+#include "heed/ops.hpp"
+
+namespace heed::nn {
+
+// Setters return *this for chaining; the same names without arguments read the value.
+struct Conv2dOptions {
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+  Conv2dOptions& stride(Size2 v) { stride_ = v; return *this; }
+  Conv2dOptions& padding(Size2 v) { padding_ = v; return *this; }
+  Conv2dOptions& dilation(Size2 v) { dilation_ = v; return *this; }
+  Conv2dOptions& bias(bool v) { bias_ = v; return *this; }
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  Size2 kernel_size() const { return kernel_size_; }
+  Size2 stride() const { return stride_; }
+  Size2 padding() const { return padding_; }
+  Size2 dilation() const { return dilation_; }
+  bool bias() const { return bias_; }
+
+ private:
+  int64_t in_channels_, out_channels_;
+  Size2 kernel_size_;
+  Size2 stride_ = 1, padding_ = 0, dilation_ = 1;
+  bool bias_ = true;
+};
+
+class Conv2d : public Module {
+ public:
+  explicit Conv2d(const Conv2dOptions& options);
+  Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
+      : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
+  void reset();  // re-draws the parameters (PyTorch's reset_parameters)
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  Conv2dOptions options;
+  Tensor weight;  // (out_channels, in_channels, kh, kw)
+  Tensor bias;    // (out_channels), undefined when options.bias() is false
+};
+
+// stride defaults to the kernel size, as in PyTorch.
+struct Pool2dOptions {
+  Pool2dOptions(Size2 kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT: implicit
+  Pool2dOptions& stride(Size2 v) { stride_ = v; return *this; }
+  Pool2dOptions& padding(Size2 v) { padding_ = v; return *this; }
+  Size2 kernel_size() const { return kernel_size_; }
+  Size2 stride() const { return stride_; }
+  Size2 padding() const { return padding_; }
+
+ private:
+  Size2 kernel_size_, stride_, padding_ = 0;
+};
+using MaxPool2dOptions = Pool2dOptions;
+using AvgPool2dOptions = Pool2dOptions;
+
+class MaxPool2d : public Module {
+ public:
+  explicit MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}
+  explicit MaxPool2d(Size2 kernel_size) : MaxPool2d(MaxPool2dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  MaxPool2dOptions options;
+};
+
+class AvgPool2d : public Module {
+ public:
+  explicit AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}
+  explicit AvgPool2d(Size2 kernel_size) : AvgPool2d(AvgPool2dOptions(kernel_size)) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  AvgPool2dOptions options;
+};
+
+}  // namespace heed::nn
