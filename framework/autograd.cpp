@@ -29,8 +29,6 @@ Tape& tape() {
 
 // Adds src into the dense buffer dst (same dtype, numel n); src may be any view of that shape.
 void add_into(const Tensor& dst, const Tensor& src) {
-  Shape dst_strides = dst.strides();
-  Shape src_strides = src.strides();
   HEED_DISPATCH_FLOAT(dst.dtype(), "accumulate_grad", [&] {
     scalar_t* d = dst.data<scalar_t>();
     const scalar_t* s = src.data<scalar_t>();
@@ -39,6 +37,8 @@ void add_into(const Tensor& dst, const Tensor& src) {
       for (int64_t i = 0; i < n; ++i) d[i] += s[i];
       return;
     }
+    const Shape& dst_strides = dst.strides();
+    const Shape& src_strides = src.strides();
     detail::strided_loop(dst.shape(), {&dst_strides, &src_strides},
                          [&](const int64_t* off, int64_t n, const int64_t* inner) {
                            for (int64_t i = 0; i < n; ++i) d[off[0] + i * inner[0]] += s[off[1] + i * inner[1]];
