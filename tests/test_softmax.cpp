@@ -61,6 +61,11 @@ TEST_CASE("softmax: values by hand and rows summing to one on every axis") {
     Tensor s = heed::sum(heed::softmax(r, axis), {axis});
     for (double v : s.to_vector<double>()) CHECK(v == doctest::Approx(1.0).epsilon(1e-6));
   }
+  // a NaN makes its whole row NaN (and only its row)
+  Tensor with_nan = heed::softmax(heed::tensor({1.0, NAN, 2.0, 0.0, 1.0, 2.0}, {2, 3}, DType::Float64));
+  const std::vector<double> nv = with_nan.to_vector<double>();
+  for (int j = 0; j < 3; ++j) CHECK(std::isnan(nv[j]));
+  for (int j = 3; j < 6; ++j) CHECK(std::isfinite(nv[j]));
   // softmax of a 0-d tensor is 1
   CHECK(heed::softmax(heed::scalar(4.0, DType::Float64), 0).item() == 1.0);
 }

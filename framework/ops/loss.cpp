@@ -5,6 +5,7 @@
 // follow torch.nn.functional's definitions; the class losses take classes on the LAST axis.
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "heed/ops.hpp"
@@ -119,7 +120,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
       scalar_t* pd = dx.data<scalar_t>();
       for (int64_t j = 0; j < dx.numel(); ++j) pd[j] = pg[j] * ps[j];
     });
-    accumulate_grad(x, dx);
+    accumulate_grad(x, std::move(dx));
   });
   return y;
 }
@@ -149,7 +150,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
       for (int64_t j = 0; j < dx.numel(); ++j) pd[j] = 2 * (px[j] - pt[j]) * g[j];
     });
     if (target.requires_grad()) accumulate_grad(target, neg(dx));
-    accumulate_grad(input, dx);
+    accumulate_grad(input, std::move(dx));
   });
   return y;
 }
@@ -191,8 +192,8 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
         pdt[j] = g[j] * (log_1mx - log_x);
       }
     });
-    accumulate_grad(input, dx);
-    accumulate_grad(target, dt);
+    accumulate_grad(input, std::move(dx));
+    accumulate_grad(target, std::move(dt));
   });
   return y;
 }
@@ -226,8 +227,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                pdt[j] = -g[j] * px[j];
              }
            });
-           accumulate_grad(logits, dx);
-           accumulate_grad(target, dt);
+           accumulate_grad(logits, std::move(dx));
+           accumulate_grad(target, std::move(dt));
          });
   return y;
 }
@@ -287,7 +288,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
         dr[t[r]] -= gr * on_target;
       }
     });
-    accumulate_grad(logits, dx);
+    accumulate_grad(logits, std::move(dx));
   });
   return y;
 }
@@ -313,7 +314,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, int64_t ignore_i
       for (int64_t r = 0; r < c.rows; ++r)
         if (t[r] != ignore_index) pd[r * c.classes + t[r]] = -g[r];
     });
-    accumulate_grad(log_probs, dx);
+    accumulate_grad(log_probs, std::move(dx));
   });
   return y;
 }
@@ -357,8 +358,8 @@ Tensor gaussian_kl(const Tensor& mu, const Tensor& logvar, Reduction reduction) 
           pdv[e] = g[r] * scalar_t(0.5) * (std::exp(pv[e]) - 1);
         }
     });
-    accumulate_grad(mu, dmu);
-    accumulate_grad(logvar, dlv);
+    accumulate_grad(mu, std::move(dmu));
+    accumulate_grad(logvar, std::move(dlv));
   });
   return y;
 }

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "heed/ops.hpp"
 #include "ops/common.hpp"
@@ -85,7 +86,7 @@ Tensor to_plan_order(const Tensor& x, const ReducePlan& p) {
 }
 
 // A dense block of block_shape (plan order) back to a dense tensor of in_shape.
-Tensor from_plan_order(const Tensor& block, const ReducePlan& p) {
+Tensor from_plan_order(Tensor block, const ReducePlan& p) {
   if (p.perm.empty()) return block;
   Tensor out = make_tensor(p.in_shape, block.dtype());
   const Shape dense = contiguous_strides(p.in_shape);
@@ -154,7 +155,7 @@ Tensor spread_back(const Tensor& gy, const ReducePlan& p, double scale) {
         for (int64_t i = 0; i < inner; ++i) out[r * inner + i] = go[i] * s;
     }
   });
-  return from_plan_order(block, p);
+  return from_plan_order(std::move(block), p);
 }
 
 // y = sum over the plan's axes (times 1/reduced for mean);  dx[o, r, i] = gy[o, i] (times 1/reduced)
@@ -279,7 +280,7 @@ Tensor best_of_all(const Tensor& x, bool take_max, const char* op) {
       const scalar_t share = gy.contiguous().data<scalar_t>()[0] / static_cast<scalar_t>(ties);
       for (int64_t j = 0; j < n; ++j) d[j] = is_best(px[j]) ? share : scalar_t(0);
     });
-    accumulate_grad(x, dx);
+    accumulate_grad(x, std::move(dx));
   });
   return y;
 }
@@ -301,7 +302,7 @@ Tensor best_on_axis(const Tensor& x, int64_t axis, bool keepdim, bool take_max, 
           d[(o * p.reduced + k[j]) * p.inner + i] = gp[j];
         }
     });
-    accumulate_grad(x, from_plan_order(block, p));
+    accumulate_grad(x, from_plan_order(std::move(block), p));
   });
   return y;
 }
@@ -386,7 +387,7 @@ Tensor logsumexp(const Tensor& x, int64_t axis, bool keepdim) {
             d[e] = py[j] == -std::numeric_limits<scalar_t>::infinity() ? scalar_t(0) : gp[j] * std::exp(px[e] - py[j]);
           }
     });
-    accumulate_grad(x, from_plan_order(block, p));
+    accumulate_grad(x, from_plan_order(std::move(block), p));
   });
   return y;
 }
@@ -418,7 +419,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& axes, int64_t correction
             d[e] = gp[j] * two_over * (px[e] - pm[j]);
           }
     });
-    accumulate_grad(x, from_plan_order(block, p));
+    accumulate_grad(x, from_plan_order(std::move(block), p));
   });
   return y;
 }

@@ -1,10 +1,10 @@
 // framework/ops/softmax.cpp — softmax, log_softmax, masked_softmax, masked_fill.
 //
 // The kernels work on contiguous rows: for the last axis (the usual case) x's own dense buffer is
-// `rows` rows of length n; for another axis x is first copied with that axis moved last, and the result
+// outer rows of length n; for another axis x is first copied with that axis moved last, and the result
 // moved back. A forward pass is (1) per row, subtract the max of the kept entries (masked entries become
-// -inf), (2) exponentiate the whole buffer at once through xsimd, (3) per row,
-// normalize. Row loops keep eight partial maxima / sums so that they vectorize (ops/row_kernels.hpp).
+// -inf), (2) exponentiate the whole buffer at once through xsimd, (3) per row, normalize. Row loops
+// keep eight partial maxima / sums so that they vectorize (ops/row_kernels.hpp).
 //
 // A row with nothing to attend to — every entry masked, or every entry -inf — gives all-zero
 // probabilities and zero gradient instead of NaN (heed's policy, ../shared/ATTENTION-SPEC.md section 0);
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "heed/ops.hpp"
 #include "ops/common.hpp"
@@ -54,10 +55,11 @@ Tensor to_rows(const Tensor& t, const Rows& rows) {
 }
 
 // Dense rows back to a dense tensor of `shape` (the inverse of to_rows).
-Tensor from_rows(const Tensor& r, const Rows& rows, const Shape& shape) {
+Tensor from_rows(Tensor r, const Rows& rows, const Shape& shape) {
   if (rows.inner == 1) return r;
   Tensor out = make_tensor(shape, r.dtype());
-  make_view(out, {rows.outer, rows.inner, rows.n}, {rows.n * rows.inner, 1, rows.inner}, 0).copy_(r);
+  detail::copy_to_dense(make_view(r, {rows.outer, rows.n, rows.inner}, {rows.n * rows.inner, 1, rows.n}, r.offset()),
+                        out.impl()->storage->data());
   return out;
 }
 
@@ -202,7 +204,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
         for (int64_t j = 0; j < n; ++j) pd[r * n + j] = pg[r * n + j] - pd[r * n + j] * gs;
       }
     });
-    accumulate_grad(x, from_rows(dx, rows, x.shape()));
+    accumulate_grad(x, from_rows(std::move(dx), rows, x.shape()));
   });
   return y;
 }
@@ -250,7 +252,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
         scalar_t* pd = dx.data<scalar_t>();
         for (int64_t j = 0; j < dx.numel(); ++j) pd[j] = m[j] ? scalar_t(0) : pg[j];
       });
-      accumulate_grad(x, dx);
+      accumulate_grad(x, std::move(dx));
     });
   }
   return y;
