@@ -8,6 +8,7 @@
 #include "heed/nn/basic.hpp"
 #include "heed/nn/conv.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/nn/recurrent.hpp"
 #include "heed/ops.hpp"
 #include "heed/optim.hpp"
 #include "heed/progress.hpp"
