@@ -639,7 +639,8 @@ Tensor packed_view(const Tensor& packed, const Shape& shape, int64_t offset, boo
       HEED_DISPATCH_FLOAT(g.dtype(), "rnn_state_view", [&] {
         scalar_t* dst = buffer.data<scalar_t>() + offset;
         const scalar_t* src = g.data<scalar_t>();
-        for (int64_t i = 0; i < g.numel(); ++i) dst[i] += src[i];
+        const int64_t n = g.numel();
+        for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
       });
     });
   });
