@@ -14,3 +14,4 @@
 #include "heed/progress.hpp"
 #include "heed/random.hpp"
 #include "heed/tensor.hpp"
+#include "heed/train.hpp"
