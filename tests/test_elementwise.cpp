@@ -316,6 +316,8 @@ TEST_CASE("elementwise: unary forward values, Float32 and Float64") {
     check_values(heed::abs(x), {1.5, 0.25, 0.0, 0.75, 2.0}, tol);
     check_values(heed::square(x), {2.25, 0.0625, 0.0, 0.5625, 4.0}, tol);
     check_values(heed::relu(x), {0.0, 0.0, 0.0, 0.75, 2.0}, tol);
+    CHECK(heed::relu(heed::tensor({-INFINITY, INFINITY}, {2}, dtype)).to_vector<double>() ==
+          std::vector<double>{0.0, INFINITY});  // relu(-inf) is 0, not NaN
     check_values(heed::leaky_relu(x), {-0.015, -0.0025, 0.0, 0.75, 2.0}, tol);
     check_values(heed::leaky_relu(x, 0.2), {-0.3, -0.05, 0.0, 0.75, 2.0}, tol);
     check_values(heed::clamp(x, -0.5, 1.0), {-0.5, -0.25, 0.0, 0.75, 1.0}, tol);

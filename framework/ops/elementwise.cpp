@@ -416,6 +416,9 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
   check_float(x, "leaky_relu");
   Tensor y = HEED_DISPATCH_FLOAT(x.dtype(), "leaky_relu", [&] {
     const scalar_t s = static_cast<scalar_t>(negative_slope);
+    // relu on its own: 0 * -inf would make relu(-inf) NaN instead of 0.
+    if (negative_slope == 0.0)
+      return unary_map<scalar_t>(x, [](scalar_t u) { return std::isgreater(u, scalar_t(0)) ? u : scalar_t(0); });
     return unary_map<scalar_t>(x, [s](scalar_t u) {
       const bool positive = std::isgreater(u, scalar_t(0));
       return (positive ? u : scalar_t(0)) + s * (positive ? scalar_t(0) : u);
