@@ -5,6 +5,8 @@
 #include "heed/error.hpp"
 #include "heed/gradcheck.hpp"
 #include "heed/init.hpp"
+#include "heed/io/heatmap.hpp"
+#include "heed/nn/attention_pooling.hpp"
 #include "heed/nn/basic.hpp"
 #include "heed/nn/conv.hpp"
 #include "heed/nn/module.hpp"
