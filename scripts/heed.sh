@@ -48,7 +48,7 @@ case "${1:-}" in
     deps
     build build -DCMAKE_BUILD_TYPE=Release
     shift
-    exec ./build/examples/mlp_demo/mlp_demo "$@" ;;
+    exec ./build/examples/sentiment/sentiment "$@" ;;
   test)
     deps
     start=$(date +%s)
