@@ -4,10 +4,15 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 #include <string>
 #include <vector>
 
 namespace {
+
+using heed::testing::error_of;
+using heed::testing::check_grad;
 
 using heed::DType;
 using heed::Tensor;
@@ -16,22 +21,6 @@ using Inputs = std::vector<Tensor>;
 Tensor f64(const heed::Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 Tensor iota(const heed::Shape& shape) { return heed::arange(double(heed::shape_numel(shape))).reshape(shape); }
-
-void check_grad(const heed::GradcheckFn& f, const Inputs& inputs) {
-  const heed::GradcheckResult r = heed::gradcheck(f, inputs);
-  CHECK_MESSAGE(r.ok, r.report);
-  CHECK(r.elements_checked > 0);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -5,6 +5,8 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -16,26 +18,12 @@ using heed::Tensor;
 
 namespace {
 
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double tol = 1e-9) {
-  REQUIRE(t.shape() == shape);
-  const std::vector<double> got = t.to_vector<double>();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(got[i] == doctest::Approx(expected[i]).epsilon(tol), i);
-}
+using heed::testing::error_of;
+using heed::testing::check_values;
 
 void check_gradients(const heed::GradcheckFn& f, const std::vector<Tensor>& inputs, const std::string& what) {
   auto r = heed::gradcheck(f, inputs);
   CHECK_MESSAGE(r.ok, what << "\n" << r.report);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 const std::vector<Reduction> kReductions = {Reduction::None, Reduction::Mean, Reduction::Sum};

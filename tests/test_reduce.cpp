@@ -4,6 +4,8 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -15,12 +17,8 @@ using heed::Tensor;
 
 namespace {
 
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double tol = 1e-9) {
-  REQUIRE(t.shape() == shape);
-  const std::vector<double> got = t.to_vector<double>();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(got[i] == doctest::Approx(expected[i]).epsilon(tol), i);
-}
+using heed::testing::error_of;
+using heed::testing::check_values;
 
 // 0, 1, ..., 23 as a (2, 3, 4) tensor: x[i][j][k] = 12 i + 4 j + k.
 Tensor iota234(DType dtype = DType::Float64) { return heed::arange(24, dtype).reshape({2, 3, 4}); }
@@ -29,16 +27,6 @@ template <class F>
 void check_grad(F f, const Tensor& x, const std::string& what) {
   auto r = heed::gradcheck([&](const std::vector<Tensor>& in) { return f(in[0]); }, {x});
   CHECK_MESSAGE(r.ok, what << "\n" << r.report);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 const std::vector<std::vector<int64_t>> kAxisSets = {{}, {0}, {1}, {2}, {-1}, {0, 1}, {1, 2}, {0, 2}, {2, 0}, {0, 1, 2}};

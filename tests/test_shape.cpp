@@ -5,10 +5,15 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 #include <string>
 #include <vector>
 
 namespace {
+
+using heed::testing::error_of;
+using heed::testing::check_grad;
 
 using heed::DType;
 using heed::Tensor;
@@ -21,23 +26,7 @@ std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 // arange(n) as Float32 in `shape`.
 Tensor iota(const heed::Shape& shape) { return heed::arange(double(heed::shape_numel(shape))).reshape(shape); }
 
-void check_grad(const heed::GradcheckFn& f, const Inputs& inputs) {
-  const heed::GradcheckResult r = heed::gradcheck(f, inputs);
-  CHECK_MESSAGE(r.ok, r.report);
-  CHECK(r.elements_checked > 0);
-}
-
 // The message of the heed::Error that f throws ("" if none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 bool shares_storage(const Tensor& a, const Tensor& b) { return a.impl()->storage == b.impl()->storage; }
 
 }  // namespace

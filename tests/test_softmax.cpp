@@ -4,6 +4,8 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -15,29 +17,15 @@ using heed::Tensor;
 
 namespace {
 
-const double kInf = std::numeric_limits<double>::infinity();
+using heed::testing::error_of;
+using heed::testing::check_values;
 
-void check_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected, double tol = 1e-9) {
-  REQUIRE(t.shape() == shape);
-  const std::vector<double> got = t.to_vector<double>();
-  REQUIRE(got.size() == expected.size());
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(got[i] == doctest::Approx(expected[i]).epsilon(tol), i);
-}
+const double kInf = std::numeric_limits<double>::infinity();
 
 template <class F>
 void check_grad(F f, const Tensor& x, const std::string& what) {
   auto r = heed::gradcheck([&](const std::vector<Tensor>& in) { return f(in[0]); }, {x});
   CHECK_MESSAGE(r.ok, what << "\n" << r.report);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 bool all_finite(const Tensor& t) {
