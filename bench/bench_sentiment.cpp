@@ -25,6 +25,8 @@
 
 #include <heed/heed.hpp>
 
+#include "bench_util.hpp"
+
 namespace {
 
 namespace nn = heed::nn;
@@ -36,26 +38,9 @@ double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::atoi(v) : fallback;
-}
-
-// Busy CPU-seconds of the whole machine (/proc/stat) and of this process.
-double machine_busy_s() {
-  std::ifstream f("/proc/stat");
-  std::string cpu;
-  long long v[8] = {0};
-  f >> cpu;
-  for (long long& x : v) f >> x;
-  return static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-double own_cpu_s() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
+using heed_bench::env_int;
+using heed_bench::machine_busy_s;
+using heed_bench::own_cpu_s;
 
 class SentimentLSTM : public nn::Module {
  public:
