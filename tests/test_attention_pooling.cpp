@@ -243,7 +243,7 @@ class TaskAModel : public nn::Module {
 
 }  // namespace
 
-TEST_CASE("attention pooling: Task A, long-range sentiment: accuracy >= 0.97, attention on or after the polar token") {
+TEST_CASE("[learning] attention pooling: Task A, long-range sentiment: accuracy >= 0.97, attention on or after the polar token") {
   heed::manual_seed(1);
   heed::Generator gen(2);
   const int64_t steps = 100;
