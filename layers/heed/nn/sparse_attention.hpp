@@ -1,0 +1,87 @@
+// heed/nn/sparse_attention.hpp — sparse attention patterns (Child et al. 2019, "Generating Long Sequences
+// with Sparse Transformers"; ATTENTION-SPEC M10) and a block-sparse attention kernel.
+//
+// Patterns. Each builder returns a Bool keep-mask (L, L), true = query i may attend to key j, always on
+// top of causal (j <= i); l is the stride (about sqrt(L) in the paper), c the number of summary columns:
+//   strided_local_mask(L, l)        (i - j) < l                       strided head 1 (the last l keys)
+//   strided_stride_mask(L, l)       (i - j) mod l == 0                strided head 2 (every l-th key back)
+//   fixed_block_mask(L, l)          floor(j / l) == floor(i / l)      fixed head 1 (own block)
+//   fixed_summary_mask(L, l, c)     j mod l in {l-c, ..., l-1}        fixed head 2 (summary columns)
+//   local_window_mask(L, w)         |i - j| <= w                      Longformer-style window (causal:
+//                                                                     j in [i-w, i]; non-causal on request)
+//   strided_mask / fixed_mask       the union of the two heads (the paper's "combined in one head")
+//   mask_union(masks)               elementwise or
+// The paper interleaves the two heads across layers or merges them in one head; here a kernel takes
+// either one (L, S) pattern for every head or an (H, L, S) stack, one pattern per head.
+//
+// Attention with a pattern, q (N, H, L, d), k (N, H, S, d), v (N, H, S, m), scale c (default 1/sqrt(d)):
+//   P = masked_softmax(c Q K^T, keep),  O = P V          (N, H, L, m)
+// with heed's mask policy: masked entries get exactly zero weight and gradient; a query row with no kept
+// key gives zeros (ATTENTION-SPEC section 0).
+//   sparse_attention_reference   the dense path: the full (N, H, L, S) score matrix, heed::masked_softmax
+//                                and matmul; returns the weights too (for drawing).
+//   block_sparse_attention       one heed op (forward and backward side by side in
+//                                sparse_attention.cpp) over a BlockLayout: the (L, S) plane is cut into
+//                                block_size x block_size tiles and only the tiles holding a kept entry are
+//                                visited (one BLAS GEMM per tile for the scores, for P V, and for each of
+//                                the four backward products); masked tiles are never touched. The softmax
+//                                runs over each query row's kept tiles; it saves those tiles' probabilities
+//                                (memory and time grow with the number of kept tiles, not L x S). Inside a
+//                                partly kept tile the mask is applied entry by entry; fully kept tiles skip
+//                                the lookups. Both paths agree to about 1e-15 in float64.
+//                                The backward is the spec's: dV = P^T dO, dP = dO V^T,
+//                                dS = P o (dP - rowsum(dO o O)), dQ = c dS K, dK = c dS^T Q.
+// Key padding that differs per sample is not part of a pattern (a pattern is shared by the batch).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "heed/tensor.hpp"
+
+namespace heed::nn {
+
+// ---- patterns: (L, L) Bool keep-masks, causal included -----------------------------------------------
+Tensor causal_keep_mask(int64_t length);
+Tensor strided_local_mask(int64_t length, int64_t stride);
+Tensor strided_stride_mask(int64_t length, int64_t stride);
+Tensor strided_mask(int64_t length, int64_t stride);
+Tensor fixed_block_mask(int64_t length, int64_t stride);
+Tensor fixed_summary_mask(int64_t length, int64_t stride, int64_t summary);
+Tensor fixed_mask(int64_t length, int64_t stride, int64_t summary);
+Tensor local_window_mask(int64_t length, int64_t window, bool causal = true);
+Tensor mask_union(const std::vector<Tensor>& masks);
+
+// ---- attention with a pattern ---------------------------------------------------------------------------
+struct SparseAttentionOutput {
+  Tensor output;   // (N, H, L, m)
+  Tensor weights;  // (N, H, L, S), the reference path only
+};
+// keep_mask Bool (L, S) or (H, L, S). scale <= 0 means 1/sqrt(d).
+SparseAttentionOutput sparse_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                 const Tensor& keep_mask, double scale = 0.0);
+
+// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
+struct BlockLayout {
+  int64_t heads = 1;  // number of patterns: 1 (shared by every head) or H
+  int64_t query_length = 0, key_length = 0, block_size = 0;
+  int64_t query_blocks = 0, key_blocks = 0;
+  Tensor keep_mask;  // (heads, L, S) Bool, dense
+  // Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
+  // r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
+  std::vector<int64_t> row_start, key_block;
+  std::vector<uint8_t> full;
+
+  int64_t kept_blocks() const { return static_cast<int64_t>(key_block.size()); }
+  double density() const {  // kept tiles / all tiles
+    return static_cast<double>(kept_blocks()) / static_cast<double>(heads * query_blocks * key_blocks);
+  }
+};
+// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
+BlockLayout make_block_layout(const Tensor& keep_mask, int64_t block_size);
+
+// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
+// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
+Tensor block_sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v, const BlockLayout& layout,
+                              double scale = 0.0);
+
+}  // namespace heed::nn
