@@ -1,0 +1,77 @@
+// layers/graph_attention.cpp — GATConv over a dense adjacency, composed from recorded heed ops (linear,
+// matmul, leaky_relu, masked_softmax, dropout), so its gradient is theirs. Equations in
+// heed/nn/graph_attention.hpp.
+#include "heed/nn/graph_attention.hpp"
+
+#include <cmath>
+
+#include "heed/autograd.hpp"
+#include "heed/init.hpp"
+#include "heed/ops.hpp"
+
+namespace heed::nn {
+
+GATConv::GATConv(const GATConvOptions& options) : Module("GATConv"), options_(options) {
+  HEED_CHECK(options.in_channels() > 0 && options.out_channels() > 0 && options.heads() > 0,
+             "GATConv: in_channels ({}), out_channels ({}) and heads ({}) must be positive", options.in_channels(),
+             options.out_channels(), options.heads());
+  HEED_CHECK(options.dropout() >= 0 && options.dropout() < 1 && options.input_dropout() >= 0 &&
+                 options.input_dropout() < 1,
+             "GATConv: dropout ({}) and input_dropout ({}) must be in [0, 1)", options.dropout(),
+             options.input_dropout());
+  const int64_t k = options.heads(), c = options.out_channels();
+  lin = register_module("lin", std::make_shared<Linear>(options.in_channels(), k * c, false));
+  att_src = register_parameter("att_src", empty({1, k, c}));
+  att_dst = register_parameter("att_dst", empty({1, k, c}));
+  if (options.bias()) bias = register_parameter("bias", empty({options.concat() ? k * c : c}));
+  reset();
+}
+
+void GATConv::reset() {  // PyG: glorot(lin.weight), glorot(att_src), glorot(att_dst), zeros(bias)
+  init::xavier_uniform_(lin->weight);
+  const double a = std::sqrt(6.0 / static_cast<double>(options_.heads() + options_.out_channels()));
+  init::uniform_(att_src, -a, a);
+  init::uniform_(att_dst, -a, a);
+  if (bias.defined()) init::zeros_(bias);
+}
+
+GATConvOutput GATConv::forward(const Tensor& x, const Tensor& adjacency) {
+  const int64_t f = options_.in_channels(), k = options_.heads(), c = options_.out_channels();
+  HEED_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 3) && x.size(-1) == f,
+             "GATConv(in_channels={}): x must be (n, {}) or (B, n, {}), got {}", f, f, f,
+             x.defined() ? shape_str(x.shape()) : "undefined");
+  const bool batched = x.dim() == 3;
+  const int64_t b = batched ? x.size(0) : 1, n = x.size(-2);
+  HEED_CHECK(adjacency.defined() && adjacency.dtype() == DType::Bool &&
+                 (adjacency.shape() == Shape({n, n}) || (batched && adjacency.shape() == Shape({b, n, n}))),
+             "GATConv: adjacency must be Bool of shape [{}, {}]{} for x {}, got {} of shape {}", n, n,
+             batched ? fmt::format(" or [{}, {}, {}]", b, n, n) : "", shape_str(x.shape()),
+             adjacency.defined() ? dtype_name(adjacency.dtype()) : "undefined",
+             adjacency.defined() ? shape_str(adjacency.shape()) : "undefined");
+
+  Tensor h = batched ? x : x.unsqueeze(0);                                       // (B, n, F)
+  h = dropout(h, options_.input_dropout(), is_training());
+  Tensor z = lin->forward(h).reshape({b, n, k, c}).permute({0, 2, 1, 3});         // (B, K, n, F')
+  Tensor score_dst = matmul(z, att_dst.reshape({k, c, 1}));                      // a_dst . z_i: (B, K, n, 1)
+  Tensor score_src = matmul(z, att_src.reshape({k, c, 1})).transpose(2, 3);      // a_src . z_j: (B, K, 1, n)
+  Tensor e = leaky_relu(score_dst + score_src, options_.negative_slope());        // (B, K, n, n)
+
+  Tensor keep = adjacency;
+  if (options_.add_self_loops()) keep = logical_or(keep, eye(n).to(DType::Bool));
+  keep = keep.dim() == 3 ? keep.unsqueeze(1) : keep;                             // broadcast over heads
+  Tensor alpha = dropout(masked_softmax(e, keep, -1), options_.dropout(), is_training());
+  Tensor out = matmul(alpha, z);                                                  // (B, K, n, F')
+  out = options_.concat() ? out.permute({0, 2, 1, 3}).reshape({b, n, k * c}) : mean(out, {1});
+  if (bias.defined()) out = out + bias;
+  if (!batched) return {out.squeeze(0), alpha.squeeze(0)};
+  return {out, alpha};
+}
+
+std::string GATConv::extra_repr() const {
+  std::string s = fmt::format("{}, {}, heads={}", options_.in_channels(), options_.out_channels(), options_.heads());
+  if (!options_.concat()) s += ", concat=False";
+  if (options_.dropout() > 0) s += fmt::format(", dropout={}", options_.dropout());
+  return s;
+}
+
+}  // namespace heed::nn

@@ -1,0 +1,117 @@
+// heed/nn/graph_attention.hpp — graph attention, GAT (Veličković et al. 2018; ATTENTION-SPEC M12), over a
+// dense adjacency, in the shape of PyTorch Geometric's GATConv.
+//
+// For node features h (n, F) (or a batch of graphs, (B, n, F)) and K heads of width F':
+//   z_i = W h_i                                        W (K F', F); head k uses rows k F' .. (k+1) F' - 1
+//   e_ij = LeakyReLU_0.2(a_dst . z_i + a_src . z_j)    for j in N(i) u {i} (self-loops added)
+//   alpha_ij = softmax_j(e_ij)                         over i's neighbours only (heed::masked_softmax)
+//   h'_i = sum_j alpha_ij z_j  per head, then concatenated (K F') or averaged over the heads (F'), + bias.
+// The paper's a = [a_1 ; a_2] is [att_dst ; att_src] here: a_1 scores the attending node i, a_2 the
+// neighbour j. The nonlinearity sigma (ELU in hidden layers, softmax at the output) is applied by the
+// model, as in PyG.
+//
+// Adjacency: Bool (n, n), or (B, n, n) for a batch of graphs; adjacency[i][j] = true when j is a
+// neighbour of i (an edge j -> i: row = the node that attends). PyG's edge_index column (src, dst) is
+// adjacency[dst][src]. The diagonal is added (add_self_loops, on by default); with it off, a node with no
+// neighbour gets a zero output before the bias (heed's fully-masked-row policy).
+//
+// Dropout: options.dropout(p) drops attention coefficients alpha while training (PyG's `dropout`), and
+// options.input_dropout(p) drops the input features first (in PyG and in the paper's code this sits in
+// the model, F.dropout(x) before the layer; it is offered here for convenience, default 0). The returned
+// attention is the one used, i.e. after dropout (as PyTorch's MultiheadAttention returns it).
+//
+// Parameters, PyG GATConv names and layouts (recent PyG, whose GATConv has one `lin` for an int
+// in_channels; older releases call it lin_src / lin_dst):
+//   lin.weight (K F', F)  glorot           att_src (1, K, F')  glorot     att_dst (1, K, F')  glorot
+//   bias (K F') with concat, else (F')     zeros
+// so a state_dict of torch_geometric.nn.GATConv(F, F', heads=K, concat=...) loads by name. Costs O(K n^2)
+// memory per graph (dense); meant for graphs of up to a few thousand nodes.
+//
+//   heed::nn::GATConv conv(heed::nn::GATConvOptions(16, 8).heads(8).dropout(0.6));
+//   auto [h, alpha] = conv.forward(x, adjacency);          // (n, 64), (K, n, n)
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "heed/nn/basic.hpp"
+#include "heed/nn/module.hpp"
+#include "heed/tensor.hpp"
+
+namespace heed::nn {
+
+struct GATConvOptions {
+  GATConvOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
+  GATConvOptions& heads(int64_t k) {
+    heads_ = k;
+    return *this;
+  }
+  GATConvOptions& concat(bool on) {
+    concat_ = on;
+    return *this;
+  }
+  GATConvOptions& negative_slope(double s) {
+    negative_slope_ = s;
+    return *this;
+  }
+  GATConvOptions& dropout(double p) {
+    dropout_ = p;
+    return *this;
+  }
+  GATConvOptions& input_dropout(double p) {
+    input_dropout_ = p;
+    return *this;
+  }
+  GATConvOptions& add_self_loops(bool on) {
+    add_self_loops_ = on;
+    return *this;
+  }
+  GATConvOptions& bias(bool on) {
+    bias_ = on;
+    return *this;
+  }
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t heads() const { return heads_; }
+  bool concat() const { return concat_; }
+  double negative_slope() const { return negative_slope_; }
+  double dropout() const { return dropout_; }
+  double input_dropout() const { return input_dropout_; }
+  bool add_self_loops() const { return add_self_loops_; }
+  bool bias() const { return bias_; }
+
+ private:
+  int64_t in_channels_, out_channels_;
+  int64_t heads_ = 1;
+  bool concat_ = true;
+  double negative_slope_ = 0.2;
+  double dropout_ = 0.0;
+  double input_dropout_ = 0.0;
+  bool add_self_loops_ = true;
+  bool bias_ = true;
+};
+
+struct GATConvOutput {
+  Tensor output;     // (n, K F') or (n, F') when averaging; (B, n, .) for a batch
+  Tensor attention;  // alpha: (K, n, n), or (B, K, n, n) for a batch; row i sums to 1 over N(i) u {i}
+};
+
+class GATConv : public Module {
+ public:
+  explicit GATConv(const GATConvOptions& options);
+  GATConv(int64_t in_channels, int64_t out_channels) : GATConv(GATConvOptions(in_channels, out_channels)) {}
+  void reset();
+  // x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
+  GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
+  std::string extra_repr() const override;
+  const GATConvOptions& options() const { return options_; }
+
+  std::shared_ptr<Linear> lin;  // lin.weight (K F', F), no bias
+  Tensor att_src, att_dst;      // (1, K, F')
+  Tensor bias;                  // (K F') or (F'); undefined with bias(false)
+
+ private:
+  GATConvOptions options_;
+};
+
+}  // namespace heed::nn
