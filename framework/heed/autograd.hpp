@@ -48,7 +48,7 @@ namespace heed {
 bool is_grad_enabled();
 void set_grad_enabled(bool enabled);
 
-// Turns recording off for its scope (inference, evaluation, optimizer updates).
+/// Turns recording off for its scope (inference, evaluation, optimizer updates).
 class NoGradGuard {
  public:
   NoGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(false); }
@@ -60,7 +60,7 @@ class NoGradGuard {
   bool previous_;
 };
 
-// Turns recording on for its scope (e.g. inside a NoGradGuard).
+/// Turns recording on for its scope (e.g. inside a NoGradGuard).
 class EnableGradGuard {
  public:
   EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
@@ -74,31 +74,31 @@ class EnableGradGuard {
 
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 
-// True when grad mode is on and some input requires grad: the op will be recorded.
+/// True when grad mode is on and some input requires grad: the op will be recorded.
 bool should_record(std::initializer_list<Tensor> inputs);
 
 namespace detail {
 void push_entry(const char* op, const Tensor& output, BackwardFn backward);
 }
 
-// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back.
+/// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back.
 template <class F>
 void record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs, F&& backward) {
   if (!should_record(inputs)) return;
   detail::push_entry(op, output, BackwardFn(std::forward<F>(backward)));
 }
-// Same for ops with a run-time number of inputs (concat, stack).
+/// Same for ops with a run-time number of inputs (concat, stack).
 void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
 
-// Adds `grad` to input's gradient. Does nothing when `input` does not require grad. Throws when the
-// shape or dtype differs from the input's, naming the op whose backward is running.
+/// Adds `grad` to input's gradient. Does nothing when `input` does not require grad. Throws when the
+/// shape or dtype differs from the input's, naming the op whose backward is running.
 void accumulate_grad(const Tensor& input, Tensor grad);
 
-// Reverse pass from `root` (what Tensor::backward calls).
+/// Reverse pass from `root` (what Tensor::backward calls).
 void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_graph = false);
 
-std::size_t tape_size();  // entries recorded on this thread's tape
-void clear_tape();        // drop all entries (their tensors can no longer be differentiated)
-const char* current_backward_op();  // the op whose backward is running, or "" (for error messages)
+std::size_t tape_size();  ///< entries recorded on this thread's tape
+void clear_tape();        ///< drop all entries (their tensors can no longer be differentiated)
+const char* current_backward_op();  ///< the op whose backward is running, or "" (for error messages)
 
 }  // namespace heed

@@ -14,17 +14,18 @@
 #include "heed/random.hpp"
 #include "heed/tensor.hpp"
 
+/// Data: datasets, batching, shuffling, tokenizing, padding.
 namespace heed::data {
 
-// Tensors that share their first axis (examples); batch i is the same rows of each.
+/// Tensors that share their first axis (examples); batch i is the same rows of each.
 class TensorDataset {
  public:
   TensorDataset() = default;
-  explicit TensorDataset(std::vector<Tensor> tensors);  // throws when first axes differ
+  explicit TensorDataset(std::vector<Tensor> tensors);  ///< throws when first axes differ
   int64_t size() const { return size_; }
   const std::vector<Tensor>& tensors() const { return tensors_; }
-  std::vector<Tensor> rows(const Tensor& index) const;  // index_select of each tensor (no grad)
-  // Splits off the last `fraction` of the rows (Keras' validation_split takes the tail too).
+  std::vector<Tensor> rows(const Tensor& index) const;  ///< index_select of each tensor (no grad)
+  /// Splits off the last `fraction` of the rows (Keras' validation_split takes the tail too).
   std::pair<TensorDataset, TensorDataset> split_tail(double fraction) const;
 
  private:
@@ -42,12 +43,12 @@ struct LoaderOptions {
 class DataLoader {
  public:
   DataLoader(const TensorDataset& dataset, LoaderOptions options);
-  std::size_t size() const;  // batches per epoch
+  std::size_t size() const;  ///< batches per epoch
   std::vector<Tensor> batch(std::size_t i) const;
-  // Draws a new order (when shuffle is on) from the loader's own generator; the order is a function of
-  // the generator's state alone.
+  /// Draws a new order (when shuffle is on) from the loader's own generator; the order is a function of
+  /// the generator's state alone.
   void reshuffle();
-  Generator& generator() { return gen_; }  // state is part of a training checkpoint
+  Generator& generator() { return gen_; }  ///< state is part of a training checkpoint
 
  private:
   const TensorDataset* dataset_;
@@ -56,29 +57,29 @@ class DataLoader {
   std::vector<int64_t> order_;
 };
 
-// Variable-length integer sequences padded into one batch, the form recurrent layers and attention take.
+/// Variable-length integer sequences padded into one batch, the form recurrent layers and attention take.
 struct PaddedBatch {
-  Tensor ids;      // Int64 (N, T)
-  Tensor lengths;  // Int64 (N): real tokens per row
-  Tensor mask;     // Bool (N, T): true at real tokens (a keep-mask)
+  Tensor ids;      ///< Int64 (N, T)
+  Tensor lengths;  ///< Int64 (N): real tokens per row
+  Tensor mask;     ///< Bool (N, T): true at real tokens (a keep-mask)
 };
 enum class Side { Pre, Post };
-// Keras pad_sequences: pad (and truncate) each sequence to max_length (0 = longest), `pad_value` in the
-// gaps; Post padding/truncation keeps the start of long sequences. Empty sequences get length 0.
+/// Keras pad_sequences: pad (and truncate) each sequence to max_length (0 = longest), `pad_value` in the
+/// gaps; Post padding/truncation keeps the start of long sequences. Empty sequences get length 0.
 PaddedBatch pad_sequences(const std::vector<std::vector<int64_t>>& sequences, int64_t max_length = 0,
                           int64_t pad_value = 0, Side padding = Side::Post, Side truncating = Side::Post);
 
-// Lower-cases, splits on white space and punctuation (each punctuation mark becomes its own token),
-// and maps words to ids by frequency: 0 = padding, 1 = out-of-vocabulary, then the most frequent words.
+/// Lower-cases, splits on white space and punctuation (each punctuation mark becomes its own token),
+/// and maps words to ids by frequency: 0 = padding, 1 = out-of-vocabulary, then the most frequent words.
 class Tokenizer {
  public:
-  // max_words caps the vocabulary size, <pad> and <oov> included (0 = keep every word).
+  /// max_words caps the vocabulary size, `<pad>` and `<oov>` included (0 = keep every word).
   explicit Tokenizer(int64_t max_words = 0) : max_words_(max_words) {}
   static std::vector<std::string> split(const std::string& text);
   void fit(const std::vector<std::string>& texts);
   std::vector<int64_t> encode(const std::string& text) const;
   std::vector<std::vector<int64_t>> encode(const std::vector<std::string>& texts) const;
-  const std::string& word(int64_t id) const;  // "<pad>", "<oov>", or the word
+  const std::string& word(int64_t id) const;  ///< "<pad>", "<oov>", or the word
   int64_t vocab_size() const { return static_cast<int64_t>(words_.size()); }
   static constexpr int64_t kPad = 0, kOov = 1;
 

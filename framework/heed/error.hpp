@@ -18,7 +18,7 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
-// "[2, 3, 4]"
+/// "[2, 3, 4]"
 std::string shape_str(const std::vector<int64_t>& shape);
 
 // Throws heed::Error with a formatted message: HEED_CHECK(cond, "op: what {} {}", a, b).

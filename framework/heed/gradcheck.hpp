@@ -23,7 +23,7 @@ struct GradcheckOptions {
   double eps = 1e-6;
   double atol = 1e-6;
   double rtol = 1e-5;
-  uint64_t seed = 1234;  // for the projection R
+  uint64_t seed = 1234;  ///< for the projection R
 };
 
 struct GradcheckResult {
@@ -31,7 +31,7 @@ struct GradcheckResult {
   double max_abs_error = 0.0;
   double max_rel_error = 0.0;
   int64_t elements_checked = 0;
-  std::string report;  // empty when ok; else the first mismatches
+  std::string report;  ///< empty when ok; else the first mismatches
 };
 
 using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;

@@ -17,3 +17,4 @@
 #include "heed/random.hpp"
 #include "heed/tensor.hpp"
 #include "heed/train.hpp"
+#include "heed/version.hpp"

@@ -34,16 +34,16 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);  // a > 0 where b is differentiated
-Tensor maximum(const Tensor& a, const Tensor& b);  // ties send the gradient to a
+Tensor pow(const Tensor& a, const Tensor& b);  ///< a > 0 where b is differentiated
+Tensor maximum(const Tensor& a, const Tensor& b);  ///< ties send the gradient to a
 Tensor minimum(const Tensor& a, const Tensor& b);
-// scalar forms
+/// scalar forms
 Tensor add(const Tensor& a, double b);
 Tensor sub(const Tensor& a, double b);
-Tensor rsub(double a, const Tensor& b);  // a - b
+Tensor rsub(double a, const Tensor& b);  ///< a - b
 Tensor mul(const Tensor& a, double b);
 Tensor div(const Tensor& a, double b);
-Tensor rdiv(double a, const Tensor& b);  // a / b
+Tensor rdiv(double a, const Tensor& b);  ///< a / b
 Tensor pow(const Tensor& a, double exponent);
 
 // ---- elementwise: unary --------------------------------------------------------------------------
@@ -51,7 +51,7 @@ Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);  // gradient 0 at 0
+Tensor abs(const Tensor& x);  ///< gradient 0 at 0
 Tensor square(const Tensor& x);
 Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
@@ -59,11 +59,11 @@ Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
-// GELU: exact x*Phi(x) (approximate=false) or PyTorch's tanh approximation.
+/// GELU: exact x*Phi(x) (approximate=false) or PyTorch's tanh approximation.
 Tensor gelu(const Tensor& x, bool approximate = false);
-Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);  // PyTorch's definition
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);  ///< PyTorch's definition
 Tensor elu(const Tensor& x, double alpha = 1.0);
-Tensor clamp(const Tensor& x, double low, double high);  // gradient passes where low <= x <= high
+Tensor clamp(const Tensor& x, double low, double high);  ///< gradient passes where low <= x <= high
 
 // ---- comparison and logic (no gradient; the result is Bool) --------------------------------------
 Tensor eq(const Tensor& a, const Tensor& b);
@@ -80,134 +80,134 @@ Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_not(const Tensor& a);
 
 // ---- matrix products (matmul.cpp) ----------------------------------------------------------------
-// NumPy/PyTorch matmul: 1-D operands are promoted and the added axis removed; leading (batch) axes
-// broadcast. Goes to BLAS; a transposed operand (e.g. x.transpose(-1,-2)) is passed with a transpose
-// flag instead of being copied.
+/// NumPy/PyTorch matmul: 1-D operands are promoted and the added axis removed; leading (batch) axes
+/// broadcast. Goes to BLAS; a transposed operand (e.g. x.transpose(-1,-2)) is passed with a transpose
+/// flag instead of being copied.
 Tensor matmul(const Tensor& a, const Tensor& b);
-// y = x W^T + b, x (..., in), weight (out, in) as PyTorch's Linear, bias (out) or undefined.
+/// y = x W^T + b, x (..., in), weight (out, in) as PyTorch's Linear, bias (out) or undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- reductions (reduce.cpp) ---------------------------------------------------------------------
-Tensor sum(const Tensor& x);  // all elements, shape []
+Tensor sum(const Tensor& x);  ///< all elements, shape []
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
-Tensor max(const Tensor& x);  // gradient split evenly among tied maxima
-Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);  // gradient to the first maximum
+Tensor max(const Tensor& x);  ///< gradient split evenly among tied maxima
+Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);  ///< gradient to the first maximum
 Tensor min(const Tensor& x);
 Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);
-Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // Int64, first maximum
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  ///< Int64, first maximum
 Tensor argmin(const Tensor& x, int64_t axis, bool keepdim = false);
 Tensor logsumexp(const Tensor& x, int64_t axis, bool keepdim = false);
-// Variance with `correction` (1 = unbiased, PyTorch's default; 0 = population).
+/// Variance with `correction` (1 = unbiased, PyTorch's default; 0 = population).
 Tensor var(const Tensor& x, const std::vector<int64_t>& axes, int64_t correction = 1, bool keepdim = false);
-// Sums `grad` down to `shape` over broadcast axes (the inverse of broadcasting; not recorded).
+/// Sums `grad` down to `shape` over broadcast axes (the inverse of broadcasting; not recorded).
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- softmax family (softmax.cpp) ----------------------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);
-// Softmax over `axis` where only positions with keep_mask == true take part (keep_mask is Bool and
-// broadcasts to x). Masked positions get exactly 0 weight and 0 gradient; a fully masked row gives all
-// zeros (no NaN).
+/// Softmax over `axis` where only positions with keep_mask == true take part (keep_mask is Bool and
+/// broadcasts to x). Masked positions get exactly 0 weight and 0 gradient; a fully masked row gives all
+/// zeros (no NaN).
 Tensor masked_softmax(const Tensor& x, const Tensor& keep_mask, int64_t axis = -1);
-// Where mask (Bool, broadcast to x) is true the result is `value` (may be -inf) and gets no gradient.
+/// Where mask (Bool, broadcast to x) is true the result is `value` (may be -inf) and gets no gradient.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 
 // ---- shape and views (shape.cpp) -----------------------------------------------------------------
-Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed; a view when x is contiguous
+Tensor reshape(const Tensor& x, const Shape& shape);  ///< one -1 allowed; a view when x is contiguous
 Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
-Tensor transpose(const Tensor& x, int64_t a, int64_t b);  // view
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // view
-Tensor squeeze(const Tensor& x);  // all size-1 axes
-Tensor squeeze(const Tensor& x, int64_t axis);  // that axis if it has size 1
+Tensor transpose(const Tensor& x, int64_t a, int64_t b);  ///< view
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  ///< view
+Tensor squeeze(const Tensor& x);  ///< all size-1 axes
+Tensor squeeze(const Tensor& x, int64_t axis);  ///< that axis if it has size 1
 Tensor unsqueeze(const Tensor& x, int64_t axis);
-Tensor expand(const Tensor& x, const Shape& shape);  // view; -1 keeps a size; gradient sums back
+Tensor expand(const Tensor& x, const Shape& shape);  ///< view; -1 keeps a size; gradient sums back
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
-Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length);  // view
-Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);  // view
-Tensor select(const Tensor& x, int64_t axis, int64_t index);  // view without that axis
+Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length);  ///< view
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);  ///< view
+Tensor select(const Tensor& x, int64_t axis, int64_t index);  ///< view without that axis
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis = 0);
 Tensor stack(const std::vector<Tensor>& xs, int64_t axis = 0);
-std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t axis = 0);  // views
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t axis = 0);  ///< views
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis = 0);
 std::vector<Tensor> unbind(const Tensor& x, int64_t axis = 0);
-Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats);  // like torch.Tensor.repeat
+Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats);  ///< like torch.Tensor.repeat
 
 // ---- indexing (index.cpp) ------------------------------------------------------------------------
-// Rows of x along `axis` picked by Int64 `index` (any shape): result shape is
-// x.shape[:axis] + index.shape + x.shape[axis+1:]. Repeated indices accumulate gradient.
+/// Rows of x along `axis` picked by Int64 `index` (any shape): result shape is
+/// x.shape[:axis] + index.shape + x.shape[axis+1:]. Repeated indices accumulate gradient.
 Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index);
-// torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for axis 1; index has x's rank.
+/// torch.gather: out[i][j][k] = x[i][index[i][j][k]][k] for axis 1; index has x's rank.
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
-// Embedding lookup: weight (V, D), indices Int64 (any shape) -> indices.shape + [D]. Rows equal to
-// padding_idx (if >= 0) get no gradient.
+/// Embedding lookup: weight (V, D), indices Int64 (any shape) -> indices.shape + [D]. Rows equal to
+/// padding_idx (if >= 0) get no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx = -1);
-// cond (Bool) ? a : b, broadcasting all three.
+/// cond (Bool) ? a : b, broadcasting all three.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-// Constant padding of the last axes, PyTorch F.pad order: {left, right} for the last axis, then
-// {top, bottom} for the one before, ... Negative padding crops.
+/// Constant padding of the last axes, PyTorch F.pad order: {left, right} for the last axis, then
+/// {top, bottom} for the one before, ... Negative padding crops.
 Tensor pad(const Tensor& x, const std::vector<int64_t>& padding, double value = 0.0);
 Tensor flip(const Tensor& x, const std::vector<int64_t>& axes);
 
 // ---- dropout and losses (loss.cpp) ---------------------------------------------------------------
-// Inverted dropout: in training zeroes each element with probability p and scales the rest by
-// 1/(1-p); in evaluation (training == false) or with p == 0 returns x.
+/// Inverted dropout: in training zeroes each element with probability p and scales the rest by
+/// 1/(1-p); in evaluation (training == false) or with p == 0 returns x.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
 enum class Reduction { None, Mean, Sum };
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
-// input holds probabilities in (0,1); log terms are clamped at -100 as in PyTorch.
+/// input holds probabilities in (0,1); log terms are clamped at -100 as in PyTorch.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
-// Numerically stable BCE on logits: max(x,0) - x*y + log(1 + exp(-|x|)).
+/// Numerically stable BCE on logits: max(x,0) - x*y + log(1 + exp(-|x|)).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         Reduction reduction = Reduction::Mean);
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;
-  double label_smoothing = 0.0;  // PyTorch's: target = (1-eps)*onehot + eps/C
-  Reduction reduction = Reduction::Mean;  // Mean divides by the number of non-ignored targets
+  double label_smoothing = 0.0;  ///< PyTorch's: target = (1-eps)*onehot + eps/C
+  Reduction reduction = Reduction::Mean;  ///< Mean divides by the number of non-ignored targets
 };
-// logits (..., C) with classes on the LAST axis, targets Int64 (...). For 2-D logits this is exactly
-// torch.nn.functional.cross_entropy; for more axes PyTorch wants classes on axis 1 instead.
+/// logits (..., C) with classes on the LAST axis, targets Int64 (...). For 2-D logits this is exactly
+/// torch.nn.functional.cross_entropy; for more axes PyTorch wants classes on axis 1 instead.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});
-// log_probs (..., C), targets Int64 (...): -log_probs[target], with ignore_index and reduction.
+/// log_probs (..., C), targets Int64 (...): -log_probs[target], with ignore_index and reduction.
 Tensor nll_loss(const Tensor& log_probs, const Tensor& targets, int64_t ignore_index = -100,
                 Reduction reduction = Reduction::Mean);
-// KL( N(mu, exp(logvar)) || N(0, 1) ) = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) over the last axis,
-// then reduced over the rest (the VAE / DRAW latent loss).
+/// KL( N(mu, exp(logvar)) || N(0, 1) ) = 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) over the last axis,
+/// then reduced over the rest (the VAE / DRAW latent loss).
 Tensor gaussian_kl(const Tensor& mu, const Tensor& logvar, Reduction reduction = Reduction::Mean);
 
 // ---- normalization (norm.cpp) --------------------------------------------------------------------
-// Layer normalization over the last normalized_shape.size() axes of x, whose sizes must equal
-// normalized_shape: y = (x - mean) / sqrt(var + eps) * weight + bias, with the population variance.
-// weight and bias have shape normalized_shape, or are undefined (no affine transform). Fused: the
-// forward saves each row's mean and 1/std, and the backward is one loop (not a chain of generic ops).
+/// Layer normalization over the last normalized_shape.size() axes of x, whose sizes must equal
+/// normalized_shape: y = (x - mean) / sqrt(var + eps) * weight + bias, with the population variance.
+/// weight and bias have shape normalized_shape, or are undefined (no affine transform). Fused: the
+/// forward saves each row's mean and 1/std, and the backward is one loop (not a chain of generic ops).
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 
 // ---- convolution and pooling (conv.cpp) ----------------------------------------------------------
-// A (height, width) pair for kernel sizes, strides, padding and dilation; a single number means both,
-// as in PyTorch: conv2d(x, w, b, 2) or conv2d(x, w, b, {2, 1}).
+/// A (height, width) pair for kernel sizes, strides, padding and dilation; a single number means both,
+/// as in PyTorch: conv2d(x, w, b, 2) or conv2d(x, w, b, {2, 1}).
 struct Size2 {
   int64_t h = 0, w = 0;
-  Size2(int64_t both = 0) : h(both), w(both) {}  // NOLINT: implicit, like PyTorch's int-or-tuple
+  Size2(int64_t both = 0) : h(both), w(both) {}  ///< NOLINT: implicit, like PyTorch's int-or-tuple
   Size2(int64_t height, int64_t width) : h(height), w(width) {}
   bool operator==(const Size2& o) const { return h == o.h && w == o.w; }
   bool operator!=(const Size2& o) const { return !(*this == o); }
 };
-// Output length of a sliding window: floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
+/// Output length of a sliding window: floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
 int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation = 1);
 
-// 2-D cross-correlation as torch.nn.functional.conv2d with groups = 1: x (N, C, H, W), weight
-// (O, C, kh, kw), bias (O) or undefined -> (N, O, H_out, W_out), zero padding. im2col + one BLAS GEMM
-// per sample; the backward is two GEMMs (weight and columns) and col2im.
+/// 2-D cross-correlation as torch.nn.functional.conv2d with groups = 1: x (N, C, H, W), weight
+/// (O, C, kh, kw), bias (O) or undefined -> (N, O, H_out, W_out), zero padding. im2col + one BLAS GEMM
+/// per sample; the backward is two GEMMs (weight and columns) and col2im.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
               Size2 padding = 0, Size2 dilation = 1);
-// Max over each window of x (N, C, H, W) (or (C, H, W)); padding counts as -inf and may be at most half
-// the kernel. stride defaults to the kernel size. The gradient goes to the window's first maximum.
+/// Max over each window of x (N, C, H, W) (or (C, H, W)); padding counts as -inf and may be at most half
+/// the kernel. stride defaults to the kernel size. The gradient goes to the window's first maximum.
 Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
-// Mean over each window; with count_include_pad (PyTorch's default) padded zeros count in the divisor.
+/// Mean over each window; with count_include_pad (PyTorch's default) padded zeros count in the divisor.
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0,
                   bool count_include_pad = true);
 

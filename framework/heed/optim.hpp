@@ -47,15 +47,16 @@
 #include "heed/nn/module.hpp"
 #include "heed/tensor.hpp"
 
+/// Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, ...), learning-rate schedules and gradient clipping.
 namespace heed::optim {
 
-// Hyper-parameters by name; booleans as 0/1.
+/// Hyper-parameters by name; booleans as 0/1.
 using Hyperparams = std::map<std::string, double>;
 
 struct ParamGroup {
-  std::vector<Tensor> params;
-  Hyperparams options;  // overrides of the optimizer's defaults; after construction, every hyper-parameter
-  double get(const std::string& name) const;  // throws naming the key and the known ones
+  std::vector<Tensor> params;  ///< the tensors this group updates
+  Hyperparams options;  ///< overrides of the optimizer's defaults; after construction, every hyper-parameter
+  double get(const std::string& name) const;  ///< throws naming the key and the known ones
 };
 
 class Optimizer {
@@ -64,32 +65,32 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  virtual void step() = 0;  // one update of every parameter that has a gradient
-  void zero_grad();         // drops every parameter's gradient
+  virtual void step() = 0;  ///< one update of every parameter that has a gradient
+  void zero_grad();         ///< drops every parameter's gradient
 
-  double lr() const;        // group 0's learning rate
-  void set_lr(double lr);   // sets every group's learning rate
-  std::vector<ParamGroup>& param_groups() { return groups_; }
-  const std::vector<ParamGroup>& param_groups() const { return groups_; }
-  // Adds a group (e.g. layers unfrozen for fine-tuning); missing hyper-parameters take the defaults.
+  double lr() const;        ///< group 0's learning rate
+  void set_lr(double lr);   ///< sets every group's learning rate
+  std::vector<ParamGroup>& param_groups() { return groups_; }  ///< read or change hyper-parameters between steps
+  const std::vector<ParamGroup>& param_groups() const { return groups_; }  ///< every hyper-parameter filled in
+  /// Adds a group (e.g. layers unfrozen for fine-tuning); missing hyper-parameters take the defaults.
   void add_param_group(ParamGroup group);
-  int64_t num_params() const;  // across all groups
-  const std::string& name() const { return name_; }
+  int64_t num_params() const;  ///< across all groups
+  const std::string& name() const { return name_; }  ///< "SGD", "Adam", ... (for messages)
 
-  nn::NamedTensors state_dict() const;
-  void load_state_dict(const nn::NamedTensors& state);
+  nn::NamedTensors state_dict() const;  ///< hyper-parameters and per-parameter state, as copies
+  void load_state_dict(const nn::NamedTensors& state);  ///< validates every key, then replaces all state
 
  protected:
-  // `state_names`: the per-parameter buffers this optimizer may keep (shaped like the parameter);
-  // `has_step`: whether it keeps a per-parameter step count "step".
+  /// `state_names`: the per-parameter buffers this optimizer may keep (shaped like the parameter);
+  /// `has_step`: whether it keeps a per-parameter step count "step".
   Optimizer(std::string name, Hyperparams defaults, std::vector<std::string> state_names, bool has_step);
-  // Adds the constructor's groups (throws on an empty list, as PyTorch does).
+  /// Adds the constructor's groups (throws on an empty list, as PyTorch does).
   void add_param_groups(std::vector<ParamGroup> groups);
-  // Throws heed::Error naming the optimizer and the hyper-parameter when a group's value is invalid.
+  /// Throws heed::Error naming the optimizer and the hyper-parameter when a group's value is invalid.
   virtual void check_options(const ParamGroup& group) const = 0;
 
-  // Calls f(group, index, param, grad) for every parameter whose grad is defined; `index` numbers the
-  // parameter as in state_dict. grad is dense and of the parameter's dtype.
+  /// Calls f(group, index, param, grad) for every parameter whose grad is defined; `index` numbers the
+  /// parameter as in state_dict. grad is dense and of the parameter's dtype.
   template <class F>
   void for_each_param_with_grad(F&& f) {
     int64_t index = 0;
@@ -101,11 +102,11 @@ class Optimizer {
         f(static_cast<const ParamGroup&>(group), i, param, grad.contiguous());
       }
   }
-  bool has_state(int64_t index, const std::string& name) const;
-  // The parameter-shaped buffer `name` of parameter `index`, filled with `init` on first use (and
-  // converted if the parameter's dtype has changed since, e.g. by Module::to).
+  bool has_state(int64_t index, const std::string& name) const;  ///< parameter `index` has buffer `name`
+  /// The parameter-shaped buffer `name` of parameter `index`, filled with `init` on first use (and
+  /// converted if the parameter's dtype has changed since, e.g. by Module::to).
   Tensor buffer(int64_t index, const std::string& name, const Tensor& param, double init = 0.0);
-  double increment_step(int64_t index);  // the parameter's step count after adding 1
+  double increment_step(int64_t index);  ///< the parameter's step count after adding 1
 
  private:
   std::string name_;
@@ -113,15 +114,15 @@ class Optimizer {
   std::vector<std::string> state_names_;
   bool has_step_;
   std::vector<ParamGroup> groups_;
-  std::vector<std::map<std::string, Tensor>> state_;  // by parameter index, then name
+  std::vector<std::map<std::string, Tensor>> state_;  ///< by parameter index, then name
 };
 
 // ---- SGD ----------------------------------------------------------------------------------------------
-// With g = grad + weight_decay * p:
-//   momentum == 0:  p -= lr * g
-//   otherwise       b = g on the first step, then b = momentum * b + (1 - dampening) * g
-//                   p -= lr * (nesterov ? g + momentum * b : b)
-// Nesterov needs momentum > 0 and dampening == 0. State: "momentum_buffer" (only when momentum != 0).
+/// With g = grad + weight_decay * p:
+///   momentum == 0:  p -= lr * g
+///   otherwise       b = g on the first step, then b = momentum * b + (1 - dampening) * g
+///                   p -= lr * (nesterov ? g + momentum * b : b)
+/// Nesterov needs momentum > 0 and dampening == 0. State: "momentum_buffer" (only when momentum != 0).
 struct SGDOptions {
   explicit SGDOptions(double lr)  // no default learning rate, as in PyTorch
       : values{{"lr", lr}, {"momentum", 0.0}, {"dampening", 0.0}, {"weight_decay", 0.0}, {"nesterov", 0.0}} {}
@@ -147,14 +148,14 @@ class SGD : public Optimizer {
 };
 
 // ---- Adam and AdamW -----------------------------------------------------------------------------------
-// Adam, at step t (per parameter, from 1), with g = grad + weight_decay * p (L2 added to the gradient):
-//   m = beta1 * m + (1 - beta1) * g
-//   v = beta2 * v + (1 - beta2) * g^2
-//   v_hat = amsgrad ? (v_max = max(v_max, v)) : v
-//   p -= lr / (1 - beta1^t) * m / (sqrt(v_hat) / sqrt(1 - beta2^t) + eps)
-// AdamW is the same with g = grad and decoupled weight decay applied first: p *= 1 - lr * weight_decay.
-// Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0 (Adam) or 0.01 (AdamW), amsgrad off.
-// State: "step", "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (amsgrad only).
+/// Adam, at step t (per parameter, from 1), with g = grad + weight_decay * p (L2 added to the gradient):
+///   m = beta1 * m + (1 - beta1) * g
+///   v = beta2 * v + (1 - beta2) * g^2
+///   v_hat = amsgrad ? (v_max = max(v_max, v)) : v
+///   p -= lr / (1 - beta1^t) * m / (sqrt(v_hat) / sqrt(1 - beta2^t) + eps)
+/// AdamW is the same with g = grad and decoupled weight decay applied first: p *= 1 - lr * weight_decay.
+/// Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0 (Adam) or 0.01 (AdamW), amsgrad off.
+/// State: "step", "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (amsgrad only).
 struct AdamOptions {
   explicit AdamOptions(double lr = 1e-3)
       : values{{"lr", lr},           {"beta1", 0.9},          {"beta2", 0.999},
@@ -206,13 +207,13 @@ class AdamW : public Adam {
 };
 
 // ---- RMSprop ------------------------------------------------------------------------------------------
-// With g = grad + weight_decay * p:
-//   v = alpha * v + (1 - alpha) * g^2
-//   centered:  a = alpha * a + (1 - alpha) * g;  d = sqrt(v - a^2) + eps     otherwise d = sqrt(v) + eps
-//   momentum > 0:  b = momentum * b + g / d;  p -= lr * b                    otherwise p -= lr * g / d
-// Defaults: lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered off. (eps is added
-// outside the square root, unlike Keras/TensorFlow's RMSprop.)
-// State: "step", "square_avg" (v), "momentum_buffer" (momentum > 0), "grad_avg" (centered).
+/// With g = grad + weight_decay * p:
+///   v = alpha * v + (1 - alpha) * g^2
+///   centered:  a = alpha * a + (1 - alpha) * g;  d = sqrt(v - a^2) + eps     otherwise d = sqrt(v) + eps
+///   momentum > 0:  b = momentum * b + g / d;  p -= lr * b                    otherwise p -= lr * g / d
+/// Defaults: lr 1e-2, alpha 0.99, eps 1e-8, weight_decay 0, momentum 0, centered off. (eps is added
+/// outside the square root, unlike Keras/TensorFlow's RMSprop.)
+/// State: "step", "square_avg" (v), "momentum_buffer" (momentum > 0), "grad_avg" (centered).
 struct RMSpropOptions {
   explicit RMSpropOptions(double lr = 1e-2)
       : values{{"lr", lr},           {"alpha", 0.99},  {"eps", 1e-8},
@@ -240,13 +241,13 @@ class RMSprop : public Optimizer {
 };
 
 // ---- Adagrad ------------------------------------------------------------------------------------------
-// At step t (per parameter, from 1), with g = grad + weight_decay * p:
-//   s = s + g^2            (s starts at initial_accumulator_value)
-//   p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
-// Defaults: lr 1e-2, lr_decay 0, weight_decay 0, initial_accumulator_value 0, eps 1e-10.
-// State: "step", "sum" (s), created at a parameter's first update from its group's
-// initial_accumulator_value. (PyTorch fills every accumulator at construction from the constructor's
-// value, ignoring a per-group one; the two agree unless groups set different values.)
+/// At step t (per parameter, from 1), with g = grad + weight_decay * p:
+///   s = s + g^2            (s starts at initial_accumulator_value)
+///   p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
+/// Defaults: lr 1e-2, lr_decay 0, weight_decay 0, initial_accumulator_value 0, eps 1e-10.
+/// State: "step", "sum" (s), created at a parameter's first update from its group's
+/// initial_accumulator_value. (PyTorch fills every accumulator at construction from the constructor's
+/// value, ignoring a per-group one; the two agree unless groups set different values.)
 struct AdagradOptions {
   explicit AdagradOptions(double lr = 1e-2)
       : values{{"lr", lr},
@@ -276,48 +277,49 @@ class Adagrad : public Optimizer {
 };
 
 // ---- gradient clipping (torch.nn.utils semantics) -----------------------------------------------------
-// The norm of all gradients together, as if concatenated into one vector (norm_type = p of the p-norm,
-// or infinity for the max-norm). When it exceeds max_norm, every gradient is scaled in place by
-// max_norm / (total_norm + 1e-6). Parameters without a gradient are ignored. Returns the total norm
-// (before clipping; 0 when no parameter has a gradient). error_if_nonfinite: throw when the norm is
-// NaN or infinite instead of scaling by it.
+/// The norm of all gradients together, as if concatenated into one vector (norm_type = p of the p-norm,
+/// or infinity for the max-norm). When it exceeds max_norm, every gradient is scaled in place by
+/// max_norm / (total_norm + 1e-6). Parameters without a gradient are ignored. Returns the total norm
+/// (before clipping; 0 when no parameter has a gradient). error_if_nonfinite: throw when the norm is
+/// NaN or infinite instead of scaling by it.
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
-// Clamps every gradient element into [-clip_value, clip_value] in place.
+/// Clamps every gradient element into [-clip_value, clip_value] in place.
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value);
 
 // ---- L2 regularization --------------------------------------------------------------------------------
-// coeff * sum(param^2), differentiable (gradient 2 * coeff * param). Adding it to the loss regularizes
-// one chosen parameter, like Keras' `embeddings_regularizer=l2(0.001)`:
-//   Tensor loss = heed::cross_entropy(logits, y) + heed::optim::l2_penalty(embedding->weight, 1e-3);
-// (Unlike an optimizer's weight_decay, which applies to every parameter of a group.)
+/// coeff * sum(param^2), differentiable (gradient 2 * coeff * param). Adding it to the loss regularizes
+/// one chosen parameter, like Keras' `embeddings_regularizer=l2(0.001)`:
+///   Tensor loss = heed::cross_entropy(logits, y) + heed::optim::l2_penalty(embedding->weight, 1e-3);
+/// (Unlike an optimizer's weight_decay, which applies to every parameter of a group.)
 Tensor l2_penalty(const Tensor& param, double coeff);
 
 // ---- learning-rate schedules --------------------------------------------------------------------------
-// A schedule sets every group's lr from a closed-form function of the number of step() calls so far, t
-// (t = 0 after construction), and of the group's base lr (its lr when the schedule was made):
-//   lr_g = lr_at(t, base_lr_g)
-// Construction applies t = 0, so the first optimizer step already uses the schedule. Call step() once
-// per optimizer step (or per epoch), after opt.step(). state_dict(): "last_step" and "base_lrs.<g>"
-// (0-d Float64); load_state_dict validates the keys, restores them and re-applies the lr.
+/// A schedule sets every group's lr from a closed-form function of the number of step() calls so far, t
+/// (t = 0 after construction), and of the group's base lr (its lr when the schedule was made):
+///   lr_g = lr_at(t, base_lr_g)
+/// Construction applies t = 0, so the first optimizer step already uses the schedule. Call step() once
+/// per optimizer step (or per epoch), after opt.step(). state_dict(): "last_step" and "base_lrs.<g>"
+/// (0-d Float64); load_state_dict validates the keys, restores them and re-applies the lr.
 class LRScheduler {
  public:
-  explicit LRScheduler(Optimizer& optimizer);
+  explicit LRScheduler(Optimizer& optimizer);  ///< remembers each group's lr as its base lr
   virtual ~LRScheduler() = default;
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  void step();                             // t += 1, then sets the groups' lr
-  std::vector<double> get_last_lr() const;  // the lr of each group set by the last step (or construction)
-  int64_t last_step() const { return last_step_; }
-  const std::vector<double>& base_lrs() const { return base_lrs_; }
+  void step();                             ///< t += 1, then sets the groups' lr
+  std::vector<double> get_last_lr() const;  ///< the lr of each group set by the last step (or construction)
+  int64_t last_step() const { return last_step_; }  ///< how many times step() has run
+  const std::vector<double>& base_lrs() const { return base_lrs_; }  ///< each group's lr when the scheduler was made
+  /// The schedule: the lr at `step` for a group whose base lr is `base_lr`.
   virtual double lr_at(int64_t step, double base_lr) const = 0;
 
-  nn::NamedTensors state_dict() const;
-  void load_state_dict(const nn::NamedTensors& state);
+  nn::NamedTensors state_dict() const;  ///< "last_step" and "base_lrs.<g>"
+  void load_state_dict(const nn::NamedTensors& state);  ///< restores them and re-applies the lr
 
  protected:
-  void apply();  // sets the groups' lr for last_step_ (derived constructors call it once)
+  void apply();  ///< sets the groups' lr for last_step_ (derived constructors call it once)
 
  private:
   Optimizer& optimizer_;
@@ -326,7 +328,7 @@ class LRScheduler {
   int64_t last_step_ = 0;
 };
 
-// lr = base_lr * gamma^floor(t / step_size)   (torch.optim.lr_scheduler.StepLR)
+/// lr = base_lr * gamma^floor(t / step_size)   (torch.optim.lr_scheduler.StepLR)
 class StepLR : public LRScheduler {
  public:
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
@@ -337,7 +339,7 @@ class StepLR : public LRScheduler {
   double gamma_;
 };
 
-// lr = base_lr * gamma^t   (torch.optim.lr_scheduler.ExponentialLR)
+/// lr = base_lr * gamma^t   (torch.optim.lr_scheduler.ExponentialLR)
 class ExponentialLR : public LRScheduler {
  public:
   ExponentialLR(Optimizer& optimizer, double gamma);
@@ -347,13 +349,13 @@ class ExponentialLR : public LRScheduler {
   double gamma_;
 };
 
-// Linear warmup, then cosine annealing down to min_lr, then constant min_lr:
-//   t < warmup_steps:             lr = base_lr * t / warmup_steps
-//   warmup_steps <= t <= total:   lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2,
-//                                 progress = (t - warmup_steps) / (total_steps - warmup_steps)
-//   t > total_steps:              lr = min_lr
-// With min_lr = 0 this is transformers' get_cosine_schedule_with_warmup; with warmup_steps = 0 it is
-// torch's CosineAnnealingLR(T_max = total_steps, eta_min = min_lr) up to T_max.
+/// Linear warmup, then cosine annealing down to min_lr, then constant min_lr:
+///   t < warmup_steps:             lr = base_lr * t / warmup_steps
+///   warmup_steps <= t <= total:   lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * progress)) / 2,
+///                                 progress = (t - warmup_steps) / (total_steps - warmup_steps)
+///   t > total_steps:              lr = min_lr
+/// With min_lr = 0 this is transformers' get_cosine_schedule_with_warmup; with warmup_steps = 0 it is
+/// torch's CosineAnnealingLR(T_max = total_steps, eta_min = min_lr) up to T_max.
 class CosineWithWarmup : public LRScheduler {
  public:
   CosineWithWarmup(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
@@ -364,11 +366,11 @@ class CosineWithWarmup : public LRScheduler {
   double min_lr_;
 };
 
-// The Transformer schedule ("Attention Is All You Need", section 5.3), with s = t + 1 the number of the
-// optimizer step about to run (counted from 1):
-//   lr = factor * d_model^-0.5 * min(s^-0.5, s * warmup^-1.5)
-// It rises linearly for `warmup` steps, peaks at s = warmup, then decays as 1/sqrt(s). The groups' own
-// lr is ignored (every group gets this lr).
+/// The Transformer schedule ("Attention Is All You Need", section 5.3), with s = t + 1 the number of the
+/// optimizer step about to run (counted from 1):
+///   lr = factor * d_model^-0.5 * min(s^-0.5, s * warmup^-1.5)
+/// It rises linearly for `warmup` steps, peaks at s = warmup, then decays as 1/sqrt(s). The groups' own
+/// lr is ignored (every group gets this lr).
 class NoamLR : public LRScheduler {
  public:
   NoamLR(Optimizer& optimizer, int64_t d_model, int64_t warmup, double factor = 1.0);
@@ -379,7 +381,7 @@ class NoamLR : public LRScheduler {
   double factor_;
 };
 
-// lr = base_lr * factor(t) for any function   (torch.optim.lr_scheduler.LambdaLR)
+/// lr = base_lr * factor(t) for any function   (torch.optim.lr_scheduler.LambdaLR)
 class LambdaLR : public LRScheduler {
  public:
   LambdaLR(Optimizer& optimizer, std::function<double(int64_t step)> factor);

@@ -21,7 +21,7 @@ class ProgressBar {
  public:
   ProgressBar(int64_t total, std::string label = "", bool force_plain = false);
   void update(int64_t steps = 1, const Metrics& metrics = {});
-  void finish(const Metrics& extra = {});  // final line with elapsed time; idempotent
+  void finish(const Metrics& extra = {});  ///< final line with elapsed time; idempotent
   double elapsed_seconds() const;
 
  private:

@@ -15,11 +15,11 @@ class Generator {
   explicit Generator(uint64_t seed = 5489u) { this->seed(seed); }
   void seed(uint64_t seed);
   uint64_t next_u64() { return engine_(); }
-  double uniform();                  // [0, 1), 53 random bits
+  double uniform();                  ///< [0, 1), 53 random bits
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
-  double normal();                   // N(0, 1), Box-Muller (same numbers on every platform)
-  int64_t randint(int64_t low, int64_t high);  // [low, high)
-  std::string state() const;         // serialized engine state
+  double normal();                   ///< N(0, 1), Box-Muller (same numbers on every platform)
+  int64_t randint(int64_t low, int64_t high);  ///< [low, high)
+  std::string state() const;         ///< serialized engine state
   void set_state(const std::string& state);
 
  private:

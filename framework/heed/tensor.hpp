@@ -23,6 +23,7 @@
 
 #include "heed/error.hpp"
 
+/// heed: tensors, the autograd tape, ops, initializers, gradient checks (everything outside a sub-namespace).
 namespace heed {
 
 enum class DType : uint8_t { Float32, Float64, Int64, Bool };
@@ -34,7 +35,7 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
 
-// A raw, 64-byte aligned, uninitialized byte buffer shared by a tensor and its views.
+/// A raw, 64-byte aligned, uninitialized byte buffer shared by a tensor and its views.
 class Storage {
  public:
   explicit Storage(std::size_t nbytes);
@@ -51,25 +52,25 @@ class Storage {
 
 class Tensor;
 
-// The state behind a Tensor handle. Public so that custom ops can reach it; most code uses Tensor.
+/// The state behind a Tensor handle. Public so that custom ops can reach it; most code uses Tensor.
 struct TensorImpl {
   Shape shape;
-  Shape strides;  // in elements
-  int64_t offset = 0;  // in elements, into storage
+  Shape strides;  ///< in elements
+  int64_t offset = 0;  ///< in elements, into storage
   DType dtype = DType::Float32;
   std::shared_ptr<Storage> storage;
 
   bool requires_grad = false;
-  bool retains_grad = false;           // keep .grad on a non-leaf after backward
-  std::shared_ptr<TensorImpl> grad;    // same shape and dtype, contiguous
-  // Set on the output of a recorded op: the tape generation and the index of its entry.
+  bool retains_grad = false;           ///< keep .grad on a non-leaf after backward
+  std::shared_ptr<TensorImpl> grad;    ///< same shape and dtype, contiguous
+  /// Set on the output of a recorded op: the tape generation and the index of its entry.
   uint64_t tape_generation = 0;
-  int64_t tape_index = -1;             // -1: a leaf (not produced by a recorded op)
+  int64_t tape_index = -1;             ///< -1: a leaf (not produced by a recorded op)
 };
 
 class Tensor {
  public:
-  Tensor() = default;  // an undefined tensor; defined() is false
+  Tensor() = default;  ///< an undefined tensor; defined() is false
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   bool defined() const { return static_cast<bool>(impl_); }
@@ -81,38 +82,38 @@ class Tensor {
   const Shape& strides() const;
   int64_t offset() const;
   int64_t dim() const;
-  int64_t size(int64_t axis) const;  // negative axes count from the end
+  int64_t size(int64_t axis) const;  ///< negative axes count from the end
   int64_t numel() const;
   DType dtype() const;
   bool is_contiguous() const;
 
   // ---- data --------------------------------------------------------------------------------------
-  // Pointer to the first element (offset applied). Checks the dtype; the memory is dense only when
-  // is_contiguous(). Use contiguous() first when in doubt.
+  /// Pointer to the first element (offset applied). Checks the dtype; the memory is dense only when
+  /// is_contiguous(). Use contiguous() first when in doubt.
   template <class T> T* data() const;
-  double item() const;  // the single element of a one-element tensor, as double
-  template <class T> std::vector<T> to_vector() const;  // elements in row-major order, converted to T
+  double item() const;  ///< the single element of a one-element tensor, as double
+  template <class T> std::vector<T> to_vector() const;  ///< elements in row-major order, converted to T
 
   // ---- autograd ----------------------------------------------------------------------------------
   bool requires_grad() const;
-  Tensor& requires_grad_(bool on = true);  // only on leaves
+  Tensor& requires_grad_(bool on = true);  ///< only on leaves
   bool is_leaf() const;
-  Tensor grad() const;  // undefined until a backward reached this tensor
+  Tensor grad() const;  ///< undefined until a backward reached this tensor
   void set_grad(const Tensor& g);
-  void zero_grad();  // drops the gradient (the next backward starts from zero)
-  void retain_grad();  // keep the gradient of a non-leaf after backward
-  // Reverse-mode pass from this tensor. A one-element tensor seeds itself with 1; any other needs `seed`
-  // of its shape. Clears the tape afterwards unless retain_graph (see heed/autograd.hpp).
+  void zero_grad();  ///< drops the gradient (the next backward starts from zero)
+  void retain_grad();  ///< keep the gradient of a non-leaf after backward
+  /// Reverse-mode pass from this tensor. A one-element tensor seeds itself with 1; any other needs `seed`
+  /// of its shape. Clears the tape afterwards unless retain_graph (see heed/autograd.hpp).
   void backward(const Tensor& seed = Tensor(), bool retain_graph = false) const;
-  Tensor detach() const;  // same storage, no autograd history, requires_grad false
+  Tensor detach() const;  ///< same storage, no autograd history, requires_grad false
 
   // ---- conversion --------------------------------------------------------------------------------
-  Tensor contiguous() const;  // itself if already dense, else a dense copy (recorded)
-  Tensor clone() const;       // always a dense copy (recorded)
-  Tensor to(DType dtype) const;  // a converted copy; float->float is recorded
-  // In-place, not recorded: for initializers and optimizer updates on leaves (use under NoGradGuard).
+  Tensor contiguous() const;  ///< itself if already dense, else a dense copy (recorded)
+  Tensor clone() const;       ///< always a dense copy (recorded)
+  Tensor to(DType dtype) const;  ///< a converted copy; float->float is recorded
+  /// In-place, not recorded: for initializers and optimizer updates on leaves (use under NoGradGuard).
   Tensor& fill_(double value);
-  Tensor& copy_(const Tensor& src);  // src broadcast to this shape, converted to this dtype
+  Tensor& copy_(const Tensor& src);  ///< src broadcast to this shape, converted to this dtype
 
   // ---- method forms of common ops (see heed/ops.hpp) ---------------------------------------------
   Tensor reshape(const Shape& shape) const;
@@ -135,9 +136,9 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
-// Makes a new dense tensor (uninitialized data, no autograd state).
+/// Makes a new dense tensor (uninitialized data, no autograd state).
 Tensor make_tensor(const Shape& shape, DType dtype = DType::Float32);
-// A view of `base`'s storage with its own shape/strides/offset (no autograd record; ops record it).
+/// A view of `base`'s storage with its own shape/strides/offset (no autograd record; ops record it).
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
 // ---- creation -------------------------------------------------------------------------------------
@@ -148,27 +149,27 @@ Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);
-Tensor scalar(double value, DType dtype = DType::Float32);  // shape []
+Tensor scalar(double value, DType dtype = DType::Float32);  ///< shape []
 Tensor arange(double end, DType dtype = DType::Float32);
 Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::Float32);
 Tensor linspace(double start, double end, int64_t steps, DType dtype = DType::Float32);
 Tensor eye(int64_t n, DType dtype = DType::Float32);
-// From values in row-major order; the shape defaults to 1-D. Throws when the count does not match.
+/// From values in row-major order; the shape defaults to 1-D. Throws when the count does not match.
 Tensor tensor(const std::vector<float>& values, Shape shape = {});
 Tensor tensor(const std::vector<double>& values, Shape shape = {}, DType dtype = DType::Float64);
 Tensor tensor(std::initializer_list<double> values, Shape shape = {}, DType dtype = DType::Float32);
-Tensor index_tensor(const std::vector<int64_t>& values, Shape shape = {});  // Int64
-Tensor bool_tensor(const std::vector<bool>& values, Shape shape = {});      // Bool
+Tensor index_tensor(const std::vector<int64_t>& values, Shape shape = {});  ///< Int64
+Tensor bool_tensor(const std::vector<bool>& values, Shape shape = {});      ///< Bool
 
 class Generator;  // heed/random.hpp
-// Random tensors draw from `gen`, or from the default generator (heed::manual_seed) when null.
+/// Random tensors draw from `gen`, or from the default generator (heed::manual_seed) when null.
 Tensor randn(const Shape& shape, DType dtype = DType::Float32, Generator* gen = nullptr);
-Tensor rand(const Shape& shape, DType dtype = DType::Float32, Generator* gen = nullptr);  // U[0,1)
+Tensor rand(const Shape& shape, DType dtype = DType::Float32, Generator* gen = nullptr);  ///< U[0,1)
 Tensor uniform(const Shape& shape, double low, double high, DType dtype = DType::Float32,
                Generator* gen = nullptr);
-Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr);  // Int64
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr);  ///< Int64
 
-// True when shapes agree and every element agrees within atol + rtol*|b| (NaNs never agree).
+/// True when shapes agree and every element agrees within atol + rtol*|b| (NaNs never agree).
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);
 double max_abs_diff(const Tensor& a, const Tensor& b);
 

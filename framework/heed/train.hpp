@@ -33,9 +33,9 @@
 namespace heed {
 
 struct StepOutput {
-  Tensor loss;            // a one-element tensor; fit calls backward() on it in training
-  int64_t correct = -1;   // correct predictions in the batch, or -1 when accuracy does not apply
-  int64_t count = 0;      // predictions in the batch (the accuracy's denominator)
+  Tensor loss;            ///< a one-element tensor; fit calls backward() on it in training
+  int64_t correct = -1;   ///< correct predictions in the batch, or -1 when accuracy does not apply
+  int64_t count = 0;      ///< predictions in the batch (the accuracy's denominator)
 };
 using StepFn = std::function<StepOutput(const std::vector<Tensor>& batch, bool training)>;
 
@@ -43,14 +43,14 @@ struct FitOptions {
   int epochs = 10;
   int64_t batch_size = 32;
   bool shuffle = true;
-  uint64_t seed = 0;              // the shuffling generator's seed
-  double validation_split = 0.0;  // used when no validation set is passed: the last fraction of rows
-  double clip_grad_norm = 0.0;    // > 0: clip the global gradient norm before each step
+  uint64_t seed = 0;              ///< the shuffling generator's seed
+  double validation_split = 0.0;  ///< used when no validation set is passed: the last fraction of rows
+  double clip_grad_norm = 0.0;    ///< > 0: clip the global gradient norm before each step
   int early_stopping_patience = 0;
-  std::string best_checkpoint;    // "" = off
-  std::string resume_checkpoint;  // "" = off
+  std::string best_checkpoint;    ///< "" = off
+  std::string resume_checkpoint;  ///< "" = off
   bool verbose = true;
-  bool plain_progress = false;    // force plain lines even on a terminal
+  bool plain_progress = false;    ///< force plain lines even on a terminal
 };
 
 struct EpochStats {
@@ -60,7 +60,7 @@ struct EpochStats {
 
 struct History {
   std::vector<EpochStats> epochs;
-  std::vector<double> batch_losses;  // every training batch's loss, in order (this run and resumed ones)
+  std::vector<double> batch_losses;  ///< every training batch's loss, in order (this run and resumed ones)
   int best_epoch = 0;
   bool stopped_early = false;
   bool resumed = false;
@@ -71,11 +71,11 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
             const FitOptions& options, const data::TensorDataset* validation = nullptr,
             optim::LRScheduler* scheduler = nullptr);
 
-// Mean loss and accuracy over a dataset, under NoGradGuard with the model in eval mode (restored after).
+/// Mean loss and accuracy over a dataset, under NoGradGuard with the model in eval mode (restored after).
 EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size);
 
-// Helpers for StepOutput.correct: logits (N) or (N, 1) against 0/1 targets; logits (..., C) against Int64
-// class targets (...).
+/// Helpers for StepOutput.correct: logits (N) or (N, 1) against 0/1 targets; logits (..., C) against Int64
+/// class targets (...).
 int64_t count_binary_correct(const Tensor& logits, const Tensor& targets);
 int64_t count_class_correct(const Tensor& logits, const Tensor& targets);
 

@@ -20,22 +20,22 @@
 namespace heed::io {
 
 struct HeatmapPanel {
-  Tensor weights;                       // (R, C), Float32 or Float64
-  std::vector<std::string> row_labels;  // R labels, or empty for none
-  std::vector<std::string> col_labels;  // C labels, or empty for none
-  std::string title;                    // above this panel; may be empty
+  Tensor weights;                       ///< (R, C), Float32 or Float64
+  std::vector<std::string> row_labels;  ///< R labels, or empty for none
+  std::vector<std::string> col_labels;  ///< C labels, or empty for none
+  std::string title;                    ///< above this panel; may be empty
 };
 
 struct HeatmapOptions {
-  // The colour scale; NaN = from the data (vmin = min(0, smallest value), vmax = largest value).
+  /// The colour scale; NaN = from the data (vmin = min(0, smallest value), vmax = largest value).
   double vmin = std::numeric_limits<double>::quiet_NaN();
   double vmax = std::numeric_limits<double>::quiet_NaN();
-  int cell = 0;        // cell side in pixels; 0 = fits one line of text (26 at text_scale 2)
-  int text_scale = 2;  // pixels per font unit (the font is about 5 x 7 units)
+  int cell = 0;        ///< cell side in pixels; 0 = fits one line of text (26 at text_scale 2)
+  int text_scale = 2;  ///< pixels per font unit (the font is about 5 x 7 units)
 };
 
-// Throws heed::Error when weights is not a non-empty 2-D float tensor, when a label list has the wrong
-// length, or when the file cannot be written.
+/// Throws heed::Error when weights is not a non-empty 2-D float tensor, when a label list has the wrong
+/// length, or when the file cannot be written.
 void save_heatmap_png(const std::string& path, const Tensor& weights, const std::vector<std::string>& row_labels = {},
                       const std::vector<std::string>& col_labels = {}, const std::string& title = "",
                       const HeatmapOptions& options = {});

@@ -17,21 +17,22 @@
 
 #include "heed/tensor.hpp"
 
+/// Files: safetensors checkpoints, heatmap PNGs.
 namespace heed::io {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using Metadata = std::map<std::string, std::string>;
 
 struct SafetensorsFile {
-  NamedTensors tensors;  // in file order of offsets
+  NamedTensors tensors;  ///< in file order of offsets
   Metadata metadata;
-  Tensor get(const std::string& name) const;  // throws naming the file's keys when absent
+  Tensor get(const std::string& name) const;  ///< throws naming the file's keys when absent
 };
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
 SafetensorsFile load_safetensors(const std::string& path);
 
-// Atomically replaces `path` with `bytes` (temporary file + fsync + rename).
+/// Atomically replaces `path` with `bytes` (temporary file + fsync + rename).
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace heed::io

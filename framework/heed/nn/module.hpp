@@ -27,33 +27,42 @@
 
 #include "heed/tensor.hpp"
 
+/// Modules and layers: Module, Sequential and every layer (heed/nn/*.hpp), with PyTorch's parameter names.
 namespace heed::nn {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;  ///< a state dict: (dotted name, tensor)
 
+/// What load_state_dict() / load() did not load.
 struct LoadResult {
-  std::vector<std::string> missing_keys;     // in the module, not in the file
-  std::vector<std::string> unexpected_keys;  // in the file, not in the module
-  std::vector<std::string> mismatched_keys;  // in both with different shapes (strict=false only)
+  std::vector<std::string> missing_keys;     ///< in the module, not in the file
+  std::vector<std::string> unexpected_keys;  ///< in the file, not in the module
+  std::vector<std::string> mismatched_keys;  ///< in both with different shapes (strict=false only)
+  /// True when every key matched.
   bool ok() const { return missing_keys.empty() && unexpected_keys.empty() && mismatched_keys.empty(); }
-  std::string to_string() const;
+  std::string to_string() const;  ///< the keys of each list, for messages
 };
 
+/// The base class of every layer and model (see the top of heed/nn/module.hpp).
 class Module : public std::enable_shared_from_this<Module> {
  public:
+  /// `type_name` is what to_string(), summary() and error messages call the module.
   explicit Module(std::string type_name = "Module") : type_name_(std::move(type_name)) {}
   virtual ~Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
-  // The single-tensor forward that Sequential and most layers use. Modules with other signatures
-  // (recurrent layers, attention) offer their own methods; the default throws naming the module.
+  /// The single-tensor forward that Sequential and most layers use. Modules with other signatures
+  /// (recurrent layers, attention) offer their own methods; the default throws naming the module.
   virtual Tensor forward(const Tensor& input);
-  Tensor operator()(const Tensor& input);  // forward(), plus output-shape capture for summary()
+  Tensor operator()(const Tensor& input);  ///< forward(), plus output-shape capture for summary()
 
   // ---- registration (call from the constructor / reset()) -----------------------------------------
+  /// Registers a trainable tensor under `name` (a leaf; requires_grad unless told otherwise) and returns
+  /// the registered handle (keep it as a member: it is the same tensor).
   Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
+  /// Registers saved state that is not trained: in state_dict(), not in parameters().
   Tensor& register_buffer(const std::string& name, Tensor tensor);
+  /// Registers a child module; its parameters' names get the prefix "name.".
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -61,34 +70,35 @@ class Module : public std::enable_shared_from_this<Module> {
   }
 
   // ---- access --------------------------------------------------------------------------------------
-  std::vector<Tensor> parameters(bool recurse = true) const;
-  NamedTensors named_parameters(bool recurse = true) const;
-  NamedTensors named_buffers(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;  ///< what an optimizer takes
+  NamedTensors named_parameters(bool recurse = true) const;  ///< dotted names, registration order
+  NamedTensors named_buffers(bool recurse = true) const;  ///< dotted names, registration order
+  /// The direct children, in registration order.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
-  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;  // self as ""
-  Tensor& parameter(const std::string& dotted_name);  // throws listing the names when absent
-  int64_t num_parameters(bool trainable_only = false) const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;  ///< self as ""
+  Tensor& parameter(const std::string& dotted_name);  ///< throws listing the names when absent
+  int64_t num_parameters(bool trainable_only = false) const;  ///< a count of elements
 
   // ---- state ---------------------------------------------------------------------------------------
-  NamedTensors state_dict() const;  // parameters then buffers, dotted names, sharing storage
-  // Copies matching tensors in place. strict: any missing, unexpected or mis-shaped key throws, naming
-  // it (and nothing is changed). Not strict: loads what matches and reports the rest.
+  NamedTensors state_dict() const;  ///< parameters then buffers, dotted names, sharing storage
+  /// Copies matching tensors in place. strict: any missing, unexpected or mis-shaped key throws, naming
+  /// it (and nothing is changed). Not strict: loads what matches and reports the rest.
   LoadResult load_state_dict(const NamedTensors& state, bool strict = true);
-  void save(const std::string& path) const;  // safetensors, atomic
-  LoadResult load(const std::string& path, bool strict = true);
+  void save(const std::string& path) const;  ///< safetensors, atomic
+  LoadResult load(const std::string& path, bool strict = true);  ///< load_state_dict() from a file
 
-  virtual void train(bool on = true);
-  void eval() { train(false); }
-  bool is_training() const { return training_; }
-  void zero_grad();
-  void to(DType dtype);  // converts parameters and float buffers in place (e.g. Float64 for gradcheck)
+  virtual void train(bool on = true);  ///< training mode for it and its children
+  void eval() { train(false); }  ///< train(false)
+  bool is_training() const { return training_; }  ///< dropout and the like read it
+  void zero_grad();  ///< drops every parameter's gradient
+  void to(DType dtype);  ///< converts parameters and float buffers in place (e.g. Float64 for gradcheck)
 
   // ---- printing ------------------------------------------------------------------------------------
-  const std::string& type_name() const { return type_name_; }
-  virtual std::string extra_repr() const { return ""; }  // "in_features=4, out_features=16"
-  std::string to_string() const;  // nested tree, like print(model) in PyTorch
-  // Keras-style table: layer, type, output shape (from one forward on `example_input` if given),
-  // parameter count; then totals.
+  const std::string& type_name() const { return type_name_; }  ///< "Linear", "LSTM", ...
+  virtual std::string extra_repr() const { return ""; }  ///< "in_features=4, out_features=16"
+  std::string to_string() const;  ///< nested tree, like print(model) in PyTorch
+  /// Keras-style table: layer, type, output shape (from one forward on `example_input` if given),
+  /// parameter count; then totals.
   std::string summary(const Tensor& example_input = Tensor());
 
  private:
@@ -103,15 +113,16 @@ class Module : public std::enable_shared_from_this<Module> {
   bool has_output_shape_ = false;
 };
 
-// Runs its children in order on a single tensor.
+/// Runs its children in order on a single tensor.
 class Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}
-  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
-  Sequential& push_back(std::shared_ptr<Module> module);
-  Sequential& push_back(const std::string& name, std::shared_ptr<Module> module);
+  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);  ///< children named "0", "1", ...
+  Sequential& push_back(std::shared_ptr<Module> module);  ///< appends, named by its index
+  Sequential& push_back(const std::string& name, std::shared_ptr<Module> module);  ///< appends as `name`
   Tensor forward(const Tensor& input) override;
-  std::size_t size() const { return named_children().size(); }
+  std::size_t size() const { return named_children().size(); }  ///< the number of children
+  /// The i-th child.
   std::shared_ptr<Module> operator[](std::size_t i) const { return named_children().at(i).second; }
 };
 
