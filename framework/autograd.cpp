@@ -141,6 +141,16 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     seed_grad = ones(r->shape, r->dtype);
   }
   NoGradGuard no_grad;
+  // A non-leaf that retains its gradient may still hold the gradient of an earlier backward (with
+  // retain_graph). This pass must push only its own gradient through the graph, so such gradients are set
+  // aside here and added back once the pass is over (PyTorch's semantics).
+  std::vector<std::pair<TensorImpl*, std::shared_ptr<TensorImpl>>> earlier_grads;
+  if (r->tape_index >= 0) {
+    for (int64_t i = r->tape_index; i >= 0; --i) {
+      TensorImpl* out = t.entries[static_cast<std::size_t>(i)].output.get();
+      if (out && out->retains_grad && out->grad) earlier_grads.emplace_back(out, std::move(out->grad));
+    }
+  }
   {
     const char* saved = t.running_op;
     t.running_op = "backward";
@@ -160,6 +170,14 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     if (!e.output->retains_grad) e.output->grad.reset();
     t.running_op = e.op;
     e.backward(grad_out);
+  }
+  t.running_op = "backward";
+  for (auto& [out, earlier] : earlier_grads) {
+    if (out->grad) {
+      add_into(Tensor(out->grad), Tensor(earlier));
+    } else {
+      out->grad = std::move(earlier);
+    }
   }
   if (!retain_graph) clear_tape();
 }

@@ -41,6 +41,20 @@ TEST_CASE("autograd: backward clears the tape; intermediate gradients are droppe
   CHECK(heed::allclose(k.grad(), heed::tanh(x.detach())));
 }
 
+TEST_CASE("autograd: a second backward with retain_graph pushes only its own gradient through a retained non-leaf") {
+  // w (2) -> c = 3 w (retain_grad) -> L = sum(c^2). One pass: dL/dc = 2c = [6, 12], dL/dw = [18, 36].
+  // Two passes accumulate exactly twice that (PyTorch gives w.grad = [36, 72], c.grad = [12, 24]); pushing
+  // c's accumulated gradient in the second pass would give w.grad = [54, 108].
+  Tensor w = heed::tensor({1.0, 2.0}, {2}, DType::Float64).requires_grad_();
+  Tensor c = w * 3.0;
+  c.retain_grad();
+  Tensor loss = heed::sum(c * c);
+  loss.backward(Tensor(), /*retain_graph=*/true);
+  loss.backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>{36.0, 72.0});
+  CHECK(c.grad().to_vector<double>() == std::vector<double>{12.0, 24.0});
+}
+
 TEST_CASE("autograd: backward twice through a freed tape throws, retain_graph allows it") {
   Tensor x = heed::tensor({0.5}, {1}, DType::Float64).requires_grad_();
   Tensor y = heed::sum(heed::sigmoid(x));
