@@ -511,6 +511,13 @@ Seq2SeqTransformer::Seq2SeqTransformer(const Seq2SeqTransformerOptions& o)
                                                                                   .activation(o.activation())
                                                                                   .batch_first(true)
                                                                                   .norm_first(o.norm_first())));
+  if (o.scale_embedding()) {  // N(0, 1/d): Emb * sqrt(d) is then N(0, 1), on the scale of the sinusoid
+    for (auto* e : {src_embed.get(), tgt_embed.get()}) {
+      init::normal_(e->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(d)));
+      NoGradGuard no_grad;
+      if (e->padding_idx >= 0) heed::select(e->weight.detach(), 0, e->padding_idx).fill_(0.0);
+    }
+  }
   if (o.tie_output())
     tied_generator = register_module("generator", std::make_shared<TiedBias>(o.tgt_vocab()));
   else
@@ -645,6 +652,8 @@ TransformerLM::TransformerLM(const TransformerLMOptions& o) : Module("Transforme
                                                                                 .batch_first(true)
                                                                                 .norm_first(o.norm_first()),
                                                                             o.num_layers(), true));
+  // N(0, 1/d) with sqrt(d) scaling (as Seq2SeqTransformer), else GPT-2's N(0, 0.02^2).
+  init::normal_(embed->weight, 0.0, o.scale_embedding() ? 1.0 / std::sqrt(static_cast<double>(d)) : 0.02);
   if (o.tie_weights())
     tied_head = register_module("lm_head", std::make_shared<TiedBias>(o.vocab()));
   else

@@ -26,7 +26,9 @@
 // (tensor2tensor concatenates sin | cos halves instead; we follow the paper and the Annotated
 // Transformer). LearnedPositionalEmbedding is a trained table (max_len, d). Models embed tokens as
 // Drop(Emb(tokens) * sqrt(d) + PE); the sqrt(d) scaling can be switched off (GPT-style learned
-// positions usually omit it).
+// positions usually omit it). With the scaling, the models draw their embedding tables from N(0, 1/d)
+// (tensor2tensor's init), so Emb * sqrt(d) has unit scale like PE; PyTorch's Embedding default N(0, 1)
+// times sqrt(d) would drown the positions (a reversal task then barely learns). Without it, N(0, 0.02^2).
 //
 // Attention weights: every forward can return the weights of every layer and head, (N, H, L, S) per
 // layer (need_weights); the models keep the last ones for plotting (attention_weights()).
