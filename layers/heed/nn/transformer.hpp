@@ -33,6 +33,15 @@
 // Attention weights: every forward can return the weights of every layer and head, (N, H, L, S) per
 // layer (need_weights); the models keep the last ones for plotting (attention_weights()).
 //
+// Training, as in the paper (tests/test_transformer.cpp, task F, does exactly this):
+//   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas(0.9, 0.98).eps(1e-9));
+//   heed::optim::NoamLR schedule(opt, d_model, /*warmup=*/4000);        // sets the lr every step
+//   heed::CrossEntropyOptions ce;  ce.ignore_index = pad;  ce.label_smoothing = 0.1;
+//   Tensor loss = heed::cross_entropy(model.forward(src, tgt_in), tgt_out, ce);
+// Label smoothing is PyTorch's variant (q = (1-eps) onehot + eps/C over all C classes, ignore_index rows
+// dropped), not the Annotated Transformer's KL form with eps/(V-2) and a zero pad column (the two differ
+// by a constant and in the pad class's share).
+//
 // Incremental decoding: forward_cached() on the layers feeds only the new positions; self-attention
 // keys and values of earlier positions come from a KVCache (bottom-right aligned causal mask), and the
 // cross-attention keys and values of the memory are projected once. A new token costs work
