@@ -107,7 +107,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     const scalar_t* px = xd.data<scalar_t>();
     scalar_t* ps = scale.data<scalar_t>();
     scalar_t* py = y.data<scalar_t>();
-    for (int64_t j = 0; j < y.numel(); ++j) {
+    const int64_t n = y.numel();  // hoisted: g.uniform() may alias y's shape, so the compiler re-reads it
+    for (int64_t j = 0; j < n; ++j) {
       ps[j] = g.uniform() < p ? scalar_t(0) : kept;
       py[j] = px[j] * ps[j];
     }
@@ -118,7 +119,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     HEED_DISPATCH_FLOAT(x.dtype(), "dropout", [&] {
       const scalar_t *pg = gc.data<scalar_t>(), *ps = scale.data<scalar_t>();
       scalar_t* pd = dx.data<scalar_t>();
-      for (int64_t j = 0; j < dx.numel(); ++j) pd[j] = pg[j] * ps[j];
+      const int64_t n = dx.numel();
+      for (int64_t j = 0; j < n; ++j) pd[j] = pg[j] * ps[j];
     });
     accumulate_grad(x, std::move(dx));
   });
