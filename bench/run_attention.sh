@@ -68,6 +68,13 @@ for T in seqs:
     tm, ts = pick("torch", "math", T, "vmhwm_delta_MB"), pick("torch", "sdpa", T, "vmhwm_delta_MB")
     print(f"{T:5d} {a:8.1f} {fmt(hn):>10} {fmt(hf):>10} {fmt(tm):>10} {fmt(ts):>10} | {rat(hn, tm):>10} {rat(hf, tm):>10} {rat(hf, hn):>11}")
 print()
+print("forward only (inference, no gradients): heed peak extra MB beyond the inputs (includes the output, T x 4 x 64 floats)")
+print(f"{'T':>5} {'output':>8} {'naive_fwd':>10} {'flash_fwd':>10} | {'flash/naive':>11} {'flash - output':>14}")
+for T in seqs:
+    o = 4 * T * 64 * 4 / 2**20
+    n, f = pick("heed", "naive_fwd", T, "vmhwm_delta_MB"), pick("heed", "flash_fwd", T, "vmhwm_delta_MB")
+    print(f"{T:5d} {o:8.2f} {fmt(n):>10} {fmt(f):>10} | {rat(f, n):>11} {f - o:14.2f}")
+print()
 print("MultiheadAttention (E 256, 4 heads, batch 1, self-attention) forward+backward, with weights (heed: naive kernel)")
 print("and without (heed: flash kernel; torch 1.13: the same math path): ms (median) and peak extra MB")
 print(f"{'T':>5} {'heed w':>9} {'heed no-w':>9} {'torch w':>9} {'torch no-w':>10} | {'w ratio':>7} {'no-w ratio':>10} | {'heed w MB':>9} {'heed no-w MB':>12} {'torch w MB':>10} {'torch no-w MB':>13} | {'w ratio':>7} {'no-w ratio':>10}")
