@@ -9,6 +9,8 @@
 //   flash      flash_attention (one op; blockwise forward, recomputing backward)
 //   mha_naive  MultiheadAttention::forward(x, x, x) with need_weights (naive kernel) + backward
 //   mha_flash  the same with need_weights = false (flash kernel) + backward
+//   naive_fwd, flash_fwd  forward only, under NoGradGuard (inference): the memory a kernel needs beyond
+//              its output, without gradients (the spec's M11 bound; the output alone is T x 256 floats)
 //
 // Usage: bench_attention [T ...]            every variant at each T (default 128 256 512 1024 2048 4096)
 //        bench_attention --child T VARIANT  one row, in this process
@@ -73,12 +75,18 @@ int child(int64_t T, const std::string& variant) {
     k = heed::randn({kBatch, kHeads, T, kHeadDim}).requires_grad_();
     v = heed::randn({kBatch, kHeads, T, kHeadDim}).requires_grad_();
     g = heed::randn({kBatch, kHeads, T, kHeadDim});
-    const nn::AttentionKernel kernel = variant == "naive" ? nn::AttentionKernel::Naive : nn::AttentionKernel::Flash;
-    if (variant != "naive" && variant != "flash") {
+    const bool forward_only = variant == "naive_fwd" || variant == "flash_fwd";
+    const nn::AttentionKernel kernel =
+        variant.rfind("naive", 0) == 0 ? nn::AttentionKernel::Naive : nn::AttentionKernel::Flash;
+    if (variant != "naive" && variant != "flash" && !forward_only) {
       std::fprintf(stderr, "bench_attention: unknown variant '%s' (naive, flash, mha_naive, mha_flash)\n", variant.c_str());
       return 2;
     }
-    step = [&, kernel] {
+    step = [&, kernel, forward_only] {
+      if (forward_only) {
+        heed::NoGradGuard no_grad;
+        return nn::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(), nn::SdpaOptions().kernel(kernel)).output;
+      }
       q.zero_grad(), k.zero_grad(), v.zero_grad();
       Tensor o = nn::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(), nn::SdpaOptions().kernel(kernel)).output;
       o.backward(g);
@@ -174,7 +182,7 @@ int main(int argc, char** argv) {
   setenv("MALLOC_TRIM_THRESHOLD_", "0", 1);
   int status_all = 0;
   for (const std::string& T : seqs)
-    for (const char* variant : {"naive", "flash", "mha_naive", "mha_flash"}) {
+    for (const char* variant : {"naive", "flash", "naive_fwd", "flash_fwd", "mha_naive", "mha_flash"}) {
       std::fflush(stdout);
       const pid_t pid = fork();
       if (pid == 0) {

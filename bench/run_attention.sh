@@ -1,6 +1,6 @@
 #!/bin/bash
 # Attention forward+backward against sequence length, heed (bench_attention) and PyTorch
-# (../shared/bench/peers/mha_scaling.py) alternately in one run, then per length the times, the peak extra
+# (../shared/bench/peers/mha_scaling.py for SDPA, bench/peer_mha.py for nn.MultiheadAttention) alternately in one run, then per length the times, the peak extra
 # memory and the ratios heed/PyTorch (< 1: heed faster / smaller). Both sides measure memory the same
 # way (fresh process per row, glibc mmap threshold 64K, VmHWM - VmRSS around one fwd+bwd step).
 #
@@ -38,6 +38,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # the peer's own main(), restricted to this length (its children re-run the script per row)
     "$PY" -c "import sys; sys.path.insert(0, sys.argv[1]); import mha_scaling as m; m.SEQS = [int(sys.argv[2])]; m.main()" \
       "$PEERS" "$T" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
+    PEERS_DIR="$PEERS" "$PY" "$HERE/peer_mha.py" "$T" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
   done
 done
 echo "[run_attention] results: $OUT (threads: $OPENBLAS_NUM_THREADS)" >&2
@@ -67,12 +68,22 @@ for T in seqs:
     tm, ts = pick("torch", "math", T, "vmhwm_delta_MB"), pick("torch", "sdpa", T, "vmhwm_delta_MB")
     print(f"{T:5d} {a:8.1f} {fmt(hn):>10} {fmt(hf):>10} {fmt(tm):>10} {fmt(ts):>10} | {rat(hn, tm):>10} {rat(hf, tm):>10} {rat(hf, hn):>11}")
 print()
-print("heed MultiheadAttention (E 256, 4 heads, batch 1, self-attention) forward+backward: ms, MB")
-print(f"{'T':>5} {'weights ms':>10} {'no-weights ms':>13} {'ratio':>7} | {'weights MB':>10} {'no-weights MB':>13} {'ratio':>7}")
+print("forward only (inference, no gradients): heed peak extra MB beyond the inputs (includes the output, T x 4 x 64 floats)")
+print(f"{'T':>5} {'output':>8} {'naive_fwd':>10} {'flash_fwd':>10} | {'flash/naive':>11} {'flash - output':>14}")
 for T in seqs:
-    wn, wf = pick("heed", "mha_naive", T, "median_ms"), pick("heed", "mha_flash", T, "median_ms")
-    mn, mf = pick("heed", "mha_naive", T, "vmhwm_delta_MB"), pick("heed", "mha_flash", T, "vmhwm_delta_MB")
-    print(f"{T:5d} {fmt(wn):>10} {fmt(wf):>13} {rat(wf, wn):>7} | {fmt(mn):>10} {fmt(mf):>13} {rat(mf, mn):>7}")
+    o = 4 * T * 64 * 4 / 2**20
+    n, f = pick("heed", "naive_fwd", T, "vmhwm_delta_MB"), pick("heed", "flash_fwd", T, "vmhwm_delta_MB")
+    print(f"{T:5d} {o:8.2f} {fmt(n):>10} {fmt(f):>10} | {rat(f, n):>11} {f - o:14.2f}")
+print()
+print("MultiheadAttention (E 256, 4 heads, batch 1, self-attention) forward+backward, with weights (heed: naive kernel)")
+print("and without (heed: flash kernel; torch 1.13: the same math path): ms (median) and peak extra MB")
+print(f"{'T':>5} {'heed w':>9} {'heed no-w':>9} {'torch w':>9} {'torch no-w':>10} | {'w ratio':>7} {'no-w ratio':>10} | {'heed w MB':>9} {'heed no-w MB':>12} {'torch w MB':>10} {'torch no-w MB':>13} | {'w ratio':>7} {'no-w ratio':>10}")
+for T in seqs:
+    hw, hf = pick("heed", "mha_naive", T, "median_ms"), pick("heed", "mha_flash", T, "median_ms")
+    tw, tf = pick("torch", "mha_naive", T, "median_ms"), pick("torch", "mha_flash", T, "median_ms")
+    mw, mf = pick("heed", "mha_naive", T, "vmhwm_delta_MB"), pick("heed", "mha_flash", T, "vmhwm_delta_MB")
+    uw, uf = pick("torch", "mha_naive", T, "vmhwm_delta_MB"), pick("torch", "mha_flash", T, "vmhwm_delta_MB")
+    print(f"{T:5d} {fmt(hw)} {fmt(hf)} {fmt(tw)} {fmt(tf):>10} | {rat(hw, tw):>7} {rat(hf, tf):>10} | {fmt(mw)} {fmt(mf):>12} {fmt(uw):>10} {fmt(uf):>13} | {rat(mw, uw):>7} {rat(mf, uf):>10}")
 fc = [r["foreign_cpu"] for r in rows if "foreign_cpu" in r]
 if fc:
     print(f"\nforeign_cpu (other processes' share of the CPUs while timing): median {statistics.median(fc):.2f}, max {max(fc):.2f}")

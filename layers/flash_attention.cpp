@@ -307,6 +307,8 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   HEED_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2 && q.size(-1) == k.size(-1) && k.size(-2) == v.size(-2),
              "flash_attention: expected q (..., L, E), k (..., S, E), v (..., S, Ev), got q {}, k {}, v {}",
              shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));
+  HEED_CHECK(q.size(-1) > 0 && v.size(-1) > 0, "flash_attention: empty feature axis: q {}, v {}",
+             shape_str(q.shape()), shape_str(v.shape()));
   FlashPlan p;
   p.L = q.size(-2), p.S = k.size(-2), p.E = q.size(-1), p.Ev = v.size(-1);
   const auto lead = [](const Tensor& t) { return Shape(t.shape().begin(), t.shape().end() - 2); };

@@ -137,9 +137,10 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const Tensor& keep_mask = Tensor(), const Tensor& bias = Tensor(),
                                              const SdpaOptions& options = {});
 
-// The Flash kernel as one recorded op (see above): Float32 or Float64; q, k, v with equal leading axes;
-// keep_mask and bias broadcastable to (..., L, S). Gradients flow to q, k, v and bias.
-// scale nullopt means 1/sqrt(E).
+// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
+// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
+// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
+// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keep_mask = Tensor(),
                        const Tensor& bias = Tensor(), std::optional<double> scale = std::nullopt,
                        bool causal = false, bool bottom_right = true);
