@@ -268,7 +268,7 @@ TEST_CASE("spatial attention: REINFORCE surrogate gradcheck and the baseline's m
 // image (L = 3), a linear classifier on z = a_s, the gate on, all parameters differentiated. Many samples
 // = one batch of K copies of the image (the surrogate averages over the batch).
 TEST_CASE("spatial attention: the REINFORCE gradient is unbiased (and biased without the score-function term)") {
-  const int64_t l = 3, d = 2, hd = 2, classes = 3, k = 40000;
+  const int64_t l = 3, d = 2, hd = 2, classes = 3, k = 20000;
   auto att = make_attention(d, hd, 3, true, 81);
   heed::manual_seed(82);
   Tensor classifier = heed::randn({classes, d}, DType::Float64).requires_grad_();
