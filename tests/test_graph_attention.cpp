@@ -1,8 +1,8 @@
 // GATConv (ATTENTION-SPEC M12): PyG parameter names, a tiny graph against a hand loop of the equations,
 // a node whose only neighbour is itself, gradient checks (concat / average heads, a batch of graphs,
-// dropout on inputs and on alpha), errors, and the spec's Task I (contextual stochastic block model):
-// GAT must beat a feature-only MLP by 20 points; the attention share on same-class neighbours is
-// reported (see the note in that test).
+// dropout on inputs and on alpha), errors; the same for GATv2Conv plus a hand-computed case of dynamic
+// attention; and the spec's Task I (contextual stochastic block model): GAT and GATv2 must beat a
+// feature-only MLP by 20 points, and GATv2's attention must favour same-class neighbours (see that test).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -34,7 +34,8 @@ std::vector<Tensor> inputs_with_params(const std::vector<Tensor>& xs, nn::Module
   return in;
 }
 
-void randomize_bias(nn::GATConv& conv) {
+template <class Conv>
+void randomize_bias(Conv& conv) {
   heed::NoGradGuard no_grad;
   if (conv.bias.defined()) conv.bias.copy_(heed::randn(conv.bias.shape(), conv.bias.dtype()));
 }
@@ -181,6 +182,175 @@ TEST_CASE("GAT: bad inputs throw naming the layer and the shapes") {
   CHECK(error_of([] { nn::GATConv(nn::GATConvOptions(4, 0)); }).find("must be positive") != std::string::npos);
 }
 
+// ---- GATv2Conv (Brody et al. 2022): e_ij = att . LeakyReLU(lin_r(h_i) + lin_l(h_j)) ----
+
+TEST_CASE("GATv2: PyTorch Geometric parameter names, shapes and repr") {
+  nn::GATv2Conv conv(nn::GATv2ConvOptions(5, 3).heads(4));
+  const auto params = conv.named_parameters();
+  REQUIRE(params.size() == 6);
+  CHECK(params[0].first == "att");
+  CHECK(params[0].second.shape() == Shape{1, 4, 3});
+  CHECK(params[1].first == "bias");
+  CHECK(params[1].second.shape() == Shape{12});
+  CHECK(params[2].first == "lin_l.weight");
+  CHECK(params[2].second.shape() == Shape{12, 5});
+  CHECK(params[3].first == "lin_l.bias");
+  CHECK(params[3].second.shape() == Shape{12});
+  CHECK(params[4].first == "lin_r.weight");
+  CHECK(params[4].second.shape() == Shape{12, 5});
+  CHECK(params[5].first == "lin_r.bias");
+  CHECK(conv.extra_repr() == "5, 3, heads=4");
+  nn::GATv2Conv avg(nn::GATv2ConvOptions(5, 3).heads(4).concat(false).dropout(0.5));
+  CHECK(avg.bias.shape() == Shape{3});
+  CHECK(avg.extra_repr() == "5, 3, heads=4, concat=False, dropout=0.5");
+  nn::GATv2Conv no_bias(nn::GATv2ConvOptions(5, 3).bias(false));  // PyG: bias=False also drops lin_l/lin_r's
+  CHECK(no_bias.named_parameters().size() == 3);
+}
+
+TEST_CASE("GATv2: hand-computed attention that ranks the same neighbours differently for different nodes") {
+  // F = 1, one head of width 2: lin_l.weight = (1, -1), lin_r.weight = (-1, 1), biases 0, att = (-1, -1).
+  // Then x^r_i + x^l_j = (h_j - h_i, h_i - h_j) and e_ij = -(LReLU(d) + LReLU(-d)) = -0.8 |h_j - h_i|:
+  // every node prefers neighbours whose feature is close to its own, which static GAT cannot express.
+  // Graph (no self-loops): nodes 0 (h = 1) and 1 (h = -1) each linked to nodes 2 (h = 1) and 3 (h = -1).
+  //   node 0: e_02 = 0, e_03 = -1.6  ->  alpha_02 = sigmoid(1.6) = 0.83201838..., alpha_03 = 1 - that
+  //   node 1: e_12 = -1.6, e_13 = 0  ->  the other way round; nodes 2 and 3 likewise over {0, 1}.
+  //   out_0 = alpha_02 x^l_2 + alpha_03 x^l_3 = (2 sigmoid(1.6) - 1) (1, -1) = tanh(0.8) (1, -1), bias 0.
+  nn::GATv2Conv conv(nn::GATv2ConvOptions(1, 2).add_self_loops(false));
+  conv.to(DType::Float64);
+  {
+    heed::NoGradGuard no_grad;
+    conv.lin_l->weight.copy_(heed::tensor({1.0, -1.0}, {2, 1}, DType::Float64));
+    conv.lin_r->weight.copy_(heed::tensor({-1.0, 1.0}, {2, 1}, DType::Float64));
+    conv.lin_l->bias.copy_(heed::zeros({2}, DType::Float64));
+    conv.lin_r->bias.copy_(heed::zeros({2}, DType::Float64));
+    conv.att.copy_(heed::tensor({-1.0, -1.0}, {1, 1, 2}, DType::Float64));
+  }
+  Tensor x = heed::tensor({1.0, -1.0, 1.0, -1.0}, {4, 1}, DType::Float64);
+  auto [out, alpha] = conv.forward(x, adjacency_from_edges(4, {{0, 2}, {0, 3}, {1, 2}, {1, 3}}));
+  const double hi = 0.8320183851339245, lo = 1 - hi, t = std::tanh(0.8);
+  heed::testing::check_values(alpha, {1, 4, 4}, {0, 0, hi, lo, 0, 0, lo, hi, hi, lo, 0, 0, lo, hi, 0, 0}, 1e-15);
+  heed::testing::check_values(out, {4, 2}, {t, -t, -t, t, t, -t, -t, t}, 1e-15);
+}
+
+TEST_CASE("GATv2: a tiny graph against a hand loop of the equations, and a node whose only neighbour is itself") {
+  heed::manual_seed(33);
+  // 4 nodes: path 0 - 1 - 2, node 3 isolated (self-loop only). 2 heads of width 2, concatenated.
+  const int64_t n = 4, f = 3, k = 2, c = 2;
+  nn::GATv2Conv conv(nn::GATv2ConvOptions(f, c).heads(k).negative_slope(0.3));
+  conv.to(DType::Float64);
+  randomize_bias(conv);
+  Tensor x = heed::randn({n, f}, DType::Float64);
+  Tensor adj = adjacency_from_edges(n, {{0, 1}, {1, 2}});
+  auto [out, alpha] = conv.forward(x, adj);
+  REQUIRE(out.shape() == Shape{n, k * c});
+  REQUIRE(alpha.shape() == Shape{k, n, n});
+
+  const auto X = x.to_vector<double>(), att = conv.att.to_vector<double>(), bias = conv.bias.to_vector<double>();
+  auto project = [&](const nn::Linear& lin) {  // y[i][o] = sum_f W[o][f] x[i][f] + b[o]
+    const auto W = lin.weight.to_vector<double>(), b = lin.bias.to_vector<double>();
+    std::vector<double> y(n * k * c);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t o = 0; o < k * c; ++o) {
+        y[i * k * c + o] = b[o];
+        for (int64_t q = 0; q < f; ++q) y[i * k * c + o] += W[o * f + q] * X[i * f + q];
+      }
+    return y;
+  };
+  const auto xl = project(*conv.lin_l), xr = project(*conv.lin_r);
+  const std::vector<std::vector<int64_t>> neighbours{{0, 1}, {0, 1, 2}, {1, 2}, {3}};
+  std::vector<double> expected_out, expected_alpha(k * n * n, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t head = 0; head < k; ++head) {
+      std::vector<double> e;
+      double total = 0;
+      for (int64_t j : neighbours[i]) {
+        double score = 0;
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t o = head * c + ch;
+          const double v = xr[i * k * c + o] + xl[j * k * c + o];
+          score += att[o] * (v > 0 ? v : 0.3 * v);
+        }
+        e.push_back(std::exp(score));
+        total += e.back();
+      }
+      std::vector<double> h(c, 0.0);
+      for (std::size_t t = 0; t < e.size(); ++t) {
+        const int64_t j = neighbours[i][t];
+        expected_alpha[(head * n + i) * n + j] = e[t] / total;
+        for (int64_t ch = 0; ch < c; ++ch) h[ch] += e[t] / total * xl[j * k * c + head * c + ch];
+      }
+      for (int64_t ch = 0; ch < c; ++ch) expected_out.push_back(h[ch] + bias[head * c + ch]);
+    }
+  heed::testing::check_values(out, {n, k * c}, expected_out, 1e-12);
+  heed::testing::check_values(alpha, {k, n, n}, expected_alpha, 1e-12);
+  for (int64_t head = 0; head < k; ++head) CHECK(alpha.to_vector<double>()[(head * n + 3) * n + 3] == 1.0);
+
+  // Without self-loops the isolated node has nothing to attend to: zero attention, output = bias.
+  nn::GATv2Conv no_loops(nn::GATv2ConvOptions(f, c).heads(k).add_self_loops(false));
+  no_loops.to(DType::Float64);
+  randomize_bias(no_loops);
+  auto bare = no_loops.forward(x, adj);
+  const auto o = bare.output.to_vector<double>(), b = no_loops.bias.to_vector<double>();
+  for (int64_t ch = 0; ch < k * c; ++ch) CHECK(o[3 * k * c + ch] == b[ch]);
+  for (double a : heed::select(bare.attention, 1, 3).to_vector<double>()) CHECK(a == 0.0);
+  Tensor xr_in = x.detach().requires_grad_();
+  check_grad([&](const std::vector<Tensor>& in) { return no_loops.forward(in[0], adj).output; },
+             inputs_with_params({xr_in}, no_loops), "GATv2 no self-loops, isolated node");
+}
+
+TEST_CASE("GATv2: gradient checks (concat and averaged heads, isolated node, a batch of graphs, dropout)") {
+  heed::manual_seed(34);
+  const int64_t n = 5, f = 3;
+  Tensor x = heed::randn({n, f}, DType::Float64).requires_grad_();
+  Tensor adj = adjacency_from_edges(n, {{0, 1}, {1, 2}, {2, 3}, {0, 3}});  // node 4 alone
+
+  nn::GATv2Conv concat(nn::GATv2ConvOptions(f, 2).heads(3));
+  concat.to(DType::Float64);
+  randomize_bias(concat);
+  check_grad([&](const std::vector<Tensor>& in) {
+    auto r = concat.forward(in[0], adj);
+    return heed::concat({heed::flatten(r.output), heed::flatten(r.attention)}, 0);
+  }, inputs_with_params({x}, concat), "GATv2 concat heads, output and attention");
+
+  nn::GATv2Conv average(nn::GATv2ConvOptions(f, 2).heads(3).concat(false).negative_slope(0.1));
+  average.to(DType::Float64);
+  randomize_bias(average);
+  check_grad([&](const std::vector<Tensor>& in) { return average.forward(in[0], adj).output; },
+             inputs_with_params({x}, average), "GATv2 averaged heads");
+
+  Tensor xb = heed::randn({2, n, f}, DType::Float64).requires_grad_();
+  Tensor adj_b = heed::stack({adj, adjacency_from_edges(n, {{0, 4}, {1, 4}, {2, 4}})});
+  check_grad([&](const std::vector<Tensor>& in) { return concat.forward(in[0], adj_b).output; },
+             inputs_with_params({xb}, concat), "GATv2 batch of graphs");
+  Tensor both = concat.forward(xb, adj_b).output;
+  CHECK(heed::max_abs_diff(heed::select(both, 0, 1),
+                           concat.forward(heed::select(xb, 0, 1), heed::select(adj_b, 0, 1)).output) <= 1e-14);
+
+  nn::GATv2Conv drop(nn::GATv2ConvOptions(f, 2).heads(2).dropout(0.4).input_dropout(0.3));
+  drop.to(DType::Float64);
+  check_grad([&](const std::vector<Tensor>& in) {
+    heed::manual_seed(79);
+    return drop.forward(in[0], adj).output;
+  }, inputs_with_params({x}, drop), "GATv2 dropout");
+  drop.eval();
+  auto kept = drop.forward(x, adj);
+  CHECK(heed::max_abs_diff(heed::sum(kept.attention, {2}), heed::ones({2, n}, DType::Float64)) <= 1e-12);
+}
+
+TEST_CASE("GATv2: bad inputs throw naming the layer and the shapes") {
+  nn::GATv2Conv conv(4, 2);
+  CHECK(error_of([&] { conv.forward(heed::zeros({5, 3}), heed::zeros({5, 5}).to(DType::Bool)); })
+            .find("GATv2Conv(in_channels=4): x must be (n, 4) or (B, n, 4), got [5, 3]") != std::string::npos);
+  CHECK(error_of([&] { conv.forward(heed::zeros({5, 4}), heed::zeros({5, 5})); })
+            .find("GATv2Conv: adjacency must be Bool of shape [5, 5]") != std::string::npos);
+  CHECK(error_of([&] { conv.forward(heed::zeros({2, 5, 4}), heed::zeros({3, 5, 5}).to(DType::Bool)); })
+            .find("[5, 5] or [2, 5, 5] for x [2, 5, 4], got Bool of shape [3, 5, 5]") != std::string::npos);
+  CHECK(error_of([] { nn::GATv2Conv(nn::GATv2ConvOptions(4, 2).input_dropout(-0.1)); })
+            .find("GATv2Conv: dropout (0) and input_dropout (-0.1)") != std::string::npos);
+  CHECK(error_of([] { nn::GATv2Conv(nn::GATv2ConvOptions(4, 2).heads(0)); })
+            .find("GATv2Conv: in_channels (4), out_channels (2) and heads (0) must be positive") != std::string::npos);
+}
+
 namespace {
 
 // Task I: a contextual stochastic block model. 4 classes x 100 nodes; edges inside a class with p_in =
@@ -240,15 +410,22 @@ struct Mlp : nn::Module {
 // then one averaged output head; dropout 0.3 on every layer's input and on alpha (the paper's 0.6 is for
 // Cora's 1433 sparse features; on 16 dense features it slowed learning so much that 100 epochs ended near
 // chance), Adam lr 0.02 (paper 0.005) for 120 full-batch epochs, weight decay 5e-4.
+// GATv2 uses 2 heads x 8 in its first layer and 60 epochs at lr 0.04: its dense (K, n, n, F') pre-activation
+// made the GAT setup (4 heads, 120 epochs) 4x slower than GAT (14 s against 3.5 s on a loaded 2-core machine).
+// Measured with this seed: 4 heads / 120 epochs gave accuracy 0.897 and same-class attention shares 0.663 / 0.647,
+// 2 heads / 120 epochs 0.884 and 0.654 / 0.658, 2 heads / 60 epochs / lr 0.04 0.869 and 0.650 / 0.657;
+// 1 head / 120 epochs learned too little (0.70, shares 0.637 / 0.635).
 constexpr int64_t kHeads = 4;
+constexpr int64_t kHeadsV2 = 2;
 constexpr double kDropout = 0.3;
 
+template <class Conv>  // nn::GATConv or nn::GATv2Conv
 struct Gat : nn::Module {
-  Gat(int64_t f, int64_t classes) : Module("Gat") {
-    conv1 = register_module("conv1", std::make_shared<nn::GATConv>(
-                                         nn::GATConvOptions(f, 8).heads(kHeads).dropout(kDropout).input_dropout(kDropout)));
-    conv2 = register_module("conv2", std::make_shared<nn::GATConv>(
-                                         nn::GATConvOptions(8 * kHeads, classes).concat(false).dropout(kDropout).input_dropout(kDropout)));
+  Gat(int64_t f, int64_t classes, int64_t heads, int64_t width) : Module("Gat") {
+    conv1 = register_module("conv1", std::make_shared<Conv>(
+                                         nn::GATConvOptions(f, width).heads(heads).dropout(kDropout).input_dropout(kDropout)));
+    conv2 = register_module("conv2", std::make_shared<Conv>(
+                                         nn::GATConvOptions(width * heads, classes).concat(false).dropout(kDropout).input_dropout(kDropout)));
   }
   Tensor forward(const Tensor& x) override { return run(x).output; }
   nn::GATConvOutput run(const Tensor& x) {
@@ -256,7 +433,7 @@ struct Gat : nn::Module {
     last_hidden_attention = first.attention;
     return conv2->forward(heed::elu(first.output), adjacency);
   }
-  std::shared_ptr<nn::GATConv> conv1, conv2;
+  std::shared_ptr<Conv> conv1, conv2;
   Tensor adjacency, last_hidden_attention;
 };
 
@@ -304,35 +481,55 @@ std::pair<double, double> same_class_attention(const Tensor& alpha_heads, const 
   return {attention_share / count, edge_share / count};
 }
 
+struct TaskIResult {
+  double accuracy, hidden_share, output_share, edge_share;
+};
+
+template <class Conv>
+TaskIResult run_task_i(const Csbm& g, int64_t heads, int64_t width, int64_t epochs, double lr) {
+  Gat<Conv> gat(g.features.size(1), 4, heads, width);
+  gat.adjacency = g.adjacency;
+  train_full_batch(gat, g, epochs, lr);
+  heed::NoGradGuard no_grad;
+  auto out = gat.run(g.features);
+  const auto [hidden_share, edge_share] = same_class_attention(gat.last_hidden_attention, g);
+  return {accuracy_on(out.output, g, g.test_index), hidden_share, same_class_attention(out.attention, g).first,
+          edge_share};
+}
+
 }  // namespace
 
-TEST_CASE("[learning] GAT: Task I (contextual SBM), GAT test accuracy >= feature-only MLP + 20 points") {
+// The spec's pass has two parts: test accuracy >= MLP + 20 points, and a mean attention share on same-class
+// neighbours above their share of the edges (the attention learned to re-weight). GAT meets the first but not
+// the second: its share equals the edge share to within about 0.01 in both layers (printed, not asserted).
+// GAT's attention is "static" (Brody et al. 2022): LeakyReLU is monotonic, so every node ranks its neighbours
+// j by a_src . z_j alone, the same order for every attending node i; in a symmetric 4-class graph it cannot
+// prefer "my class" over "your class", only sharpen or flatten per node, and its accuracy gain comes from
+// neighbourhood averaging. GATv2's dynamic attention does re-weight (measured 0.650 / 0.657 against 0.631),
+// so both criteria are asserted on GATv2, with a 0.01 margin on the share so noise alone cannot pass it.
+TEST_CASE("[learning] GAT: Task I (contextual SBM), GAT and GATv2 beat the MLP by 20 points, GATv2 re-weights") {
   heed::manual_seed(41);
   heed::Generator gen(42);
   const Csbm g = make_csbm(100, 4, 16, 2.2, gen);
 
   Mlp mlp(16, 32, 4);
   train_full_batch(mlp, g, 200, 0.01);
-  Gat gat(16, 4);
-  gat.adjacency = g.adjacency;
-  train_full_batch(gat, g, 120, 0.02);
-
-  heed::NoGradGuard no_grad;
-  const double mlp_acc = accuracy_on(mlp.forward(g.features), g, g.test_index);
-  auto out = gat.run(g.features);
-  const double gat_acc = accuracy_on(out.output, g, g.test_index);
-  const auto [hidden_share, edge_share] = same_class_attention(gat.last_hidden_attention, g);
-  const double output_share = same_class_attention(out.attention, g).first;
-  MESSAGE("Task I: MLP test accuracy " << mlp_acc << ", GAT " << gat_acc << "; same-class share of edges "
-                                       << edge_share << ", of attention: layer 1 (" << kHeads << " heads) " << hidden_share
-                                       << ", layer 2 " << output_share);
+  double mlp_acc;
+  {
+    heed::NoGradGuard no_grad;
+    mlp_acc = accuracy_on(mlp.forward(g.features), g, g.test_index);
+  }
+  const TaskIResult v1 = run_task_i<nn::GATConv>(g, kHeads, 8, 120, 0.02);
+  const TaskIResult v2 = run_task_i<nn::GATv2Conv>(g, kHeadsV2, 8, 60, 0.04);
+  MESSAGE("Task I: MLP test accuracy " << mlp_acc << "; same-class share of edges " << v1.edge_share);
+  MESSAGE("  GAT   accuracy " << v1.accuracy << ", same-class share of attention: layer 1 (" << kHeads << " heads) "
+                              << v1.hidden_share << ", layer 2 " << v1.output_share);
+  MESSAGE("  GATv2 accuracy " << v2.accuracy << ", same-class share of attention: layer 1 (" << kHeadsV2 << " heads) "
+                              << v2.hidden_share << ", layer 2 " << v2.output_share);
   CHECK(mlp_acc >= 0.5);
   CHECK(mlp_acc <= 0.7);
-  CHECK(gat_acc >= mlp_acc + 0.2);
-  // The spec's second criterion (attention share on same-class neighbours > their share of the edges) is
-  // reported, not asserted: it comes out equal to within about 0.01 in both layers, across the settings
-  // tried. GAT's attention is "static" (Brody et al. 2022, GATv2): LeakyReLU is monotonic, so every node
-  // ranks its neighbours j by a_src . z_j alone, the same order for every attending node i; it cannot
-  // prefer "my class" over "your class" in a symmetric 4-class graph, only sharpen or flatten per node.
-  // The accuracy gain comes from neighbourhood averaging. (A GATv2 scoring option would be the fix.)
+  CHECK(v1.accuracy >= mlp_acc + 0.2);
+  CHECK(v2.accuracy >= mlp_acc + 0.2);
+  CHECK(v2.hidden_share > v2.edge_share + 0.01);
+  CHECK(v2.output_share > v2.edge_share + 0.01);
 }
