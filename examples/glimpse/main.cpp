@@ -231,6 +231,7 @@ struct Evaluation {
   double accuracy = 0;
   std::vector<double> on_item;  // per glimpse: fraction of centres inside the item's 28 x 28 box
   std::vector<double> on_ink;   // per glimpse: inside the bounding box of the item's own pixels (stricter)
+  std::vector<double> stride;   // per glimpse: mean stride δ in pixels
   std::vector<int64_t> predictions;
 };
 
@@ -252,6 +253,7 @@ Evaluation evaluate(nn::Module& model, const Canvases& data, int64_t batch, int6
   Evaluation e;
   const int64_t n = data.images.size(0);
   std::vector<int64_t> on_item, on_ink;
+  std::vector<double> stride_sum;
   int64_t correct = 0;
   const auto labels = data.labels.to_vector<int64_t>();
   for (int64_t start = 0; start < n; start += batch) {
@@ -266,17 +268,20 @@ Evaluation evaluate(nn::Module& model, const Canvases& data, int64_t batch, int6
     }
     on_item.resize(trace.boxes.size(), 0);
     on_ink.resize(trace.boxes.size(), 0);
+    stride_sum.resize(trace.boxes.size(), 0.0);
     for (std::size_t t = 0; t < trace.boxes.size(); ++t)
       for (int64_t i = 0; i < len; ++i) {
         const auto& box = trace.boxes[t][static_cast<std::size_t>(i)];
         const auto j = static_cast<std::size_t>(start + i);
         on_item[t] += centre_on_item(box, data.item_top_left[j], item_size);
         on_ink[t] += centre_on_ink(box, data.ink_box[j]);
+        stride_sum[t] += box.stride;
       }
   }
   e.accuracy = static_cast<double>(correct) / static_cast<double>(n);
   for (int64_t v : on_item) e.on_item.push_back(static_cast<double>(v) / static_cast<double>(n));
   for (int64_t v : on_ink) e.on_ink.push_back(static_cast<double>(v) / static_cast<double>(n));
+  for (double v : stride_sum) e.stride.push_back(v / static_cast<double>(n));
   return e;
 }
 
@@ -543,10 +548,11 @@ int main(int argc, char** argv) {
       heed::io::save_png(png, glimpse_picture(attention, data, rows, mlp_pred, items.class_names, item));
       int64_t mlp_correct = 0;
       for (std::size_t i = 0; i < mlp_pred.size(); ++i) mlp_correct += mlp_pred[i] == labels[i];
-      fmt::print("\nattention {} correct{}; glimpse centres on the item box: {} (glimpses 2..{}); wrote {}\n",
+      fmt::print("\nattention {} correct{}; glimpse centres on the item box: {} (glimpses 2..{}); "
+                 "mean stride by glimpse {:.2f} pixels\nwrote {}\n",
                  percent(ea.accuracy),
                  mlp ? fmt::format(", MLP {}", percent(static_cast<double>(mlp_correct) / static_cast<double>(count))) : "",
-                 percent(learned_on_item(ea)), c.glimpses, png);
+                 percent(learned_on_item(ea)), c.glimpses, fmt::join(ea.stride, " "), png);
       return 0;
     }
 
@@ -600,8 +606,9 @@ int main(int argc, char** argv) {
         for (double f : v) out.push_back(percent(f));
         return fmt::format("{}", fmt::join(out, " "));
       };
-      fmt::print("  test accuracy {}; glimpse centres, by glimpse: on the item box {}, on the item's ink box {}\n\n",
-                 percent(e.accuracy), percents(e.on_item), percents(e.on_ink));
+      fmt::print("  test accuracy {}; by glimpse: centre on the item box {}, on the item's ink box {}; "
+                 "mean stride {:.2f} pixels\n\n",
+                 percent(e.accuracy), percents(e.on_item), percents(e.on_ink), fmt::join(e.stride, " "));
       save_attention(attention, spec, attention_path);
       written.push_back(attention_path);
       std::vector<int64_t> rows;
