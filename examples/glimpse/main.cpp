@@ -2,7 +2,8 @@
 //
 //   ./build/examples/glimpse/glimpse                        both models on cluttered Fashion-MNIST, ~3 min
 //   ./build/examples/glimpse/glimpse --steps 20000          a longer run
-//   ./build/examples/glimpse/glimpse --classify --out DIR   load both checkpoints, classify new canvases
+//   ./build/examples/glimpse/glimpse --classify --out DIR   load both checkpoints, classify new canvases (of the
+//                                                           kind the checkpoint was trained on)
 //   ./build/examples/glimpse/glimpse --synthetic ...        generated shapes instead of Fashion-MNIST (no package)
 //
 // Data: each 28 x 28 item is pasted at a random spot of a 60 x 60 canvas together with 4 clutter pieces,
@@ -428,10 +429,11 @@ heed::io::Image glimpse_picture(GlimpseClassifier& model, const Canvases& data, 
 
 // ---- checkpoints ----------------------------------------------------------------------------------------
 
-void save_attention(const GlimpseClassifier& model, const CanvasSpec& spec, const std::string& path) {
+void save_attention(const GlimpseClassifier& model, const CanvasSpec& spec, bool synthetic, const std::string& path) {
   const auto& c = model.config();
   heed::io::save_safetensors(path, model.state_dict(),
                              {{"model", "glimpse-attention"},
+                              {"data", synthetic ? "synthetic" : "fashion-mnist"},
                               {"canvas", std::to_string(c.canvas)},
                               {"glimpses", std::to_string(c.glimpses)},
                               {"read_n", std::to_string(c.read_n)},
@@ -515,6 +517,8 @@ int main(int argc, char** argv) {
       c.classes = meta_int(afile, attention_path, "classes");
       spec.canvas = c.canvas, spec.clutter = meta_int(afile, attention_path, "clutter");
       spec.clutter_size = meta_int(afile, attention_path, "clutter_size");
+      const auto data_kind = afile.metadata.find("data");
+      if (data_kind != afile.metadata.end()) synthetic = data_kind->second == "synthetic";  // the data it learned
       GlimpseClassifier attention(c);
       attention.load_state_dict(afile.tensors);
       std::vector<int64_t> mlp_pred;
@@ -609,7 +613,7 @@ int main(int argc, char** argv) {
       fmt::print("  test accuracy {}; by glimpse: centre on the item box {}, on the item's ink box {}; "
                  "mean stride {:.2f} pixels\n\n",
                  percent(e.accuracy), percents(e.on_item), percents(e.on_ink), fmt::join(e.stride, " "));
-      save_attention(attention, spec, attention_path);
+      save_attention(attention, spec, synthetic, attention_path);
       written.push_back(attention_path);
       std::vector<int64_t> rows;
       for (int64_t i = 0; i < std::min<int64_t>(6, test.images.size(0)); ++i) rows.push_back(i);
