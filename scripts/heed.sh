@@ -19,7 +19,7 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 # Build tools and libraries; dataset and text packages are for the examples.
 PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
-  doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev)
+  doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev bible-kjv)
 
 deps() {
   local missing=()
