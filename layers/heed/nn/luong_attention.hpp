@@ -1,0 +1,114 @@
+// heed/nn/luong_attention.hpp — Luong et al. 2015 attention (ATTENTION-SPEC M3 global, M4 local).
+// Include heed/nn/seq2seq_attention.hpp (it declares AttentionMemory and includes this header).
+//
+// The query is the CURRENT top decoder state h_t (Dq), computed before attending (unlike Bahdanau's
+// s_{i-1}); the memory holds the source states h̄_s (N, S, Dk).
+//
+// Scores (LuongScore):
+//   Dot       score(h_t, h̄_s) = h_t^T h̄_s                          needs Dq == Dk
+//   General   score = h_t^T W_a h̄_s                                 key_proj.weight W_a (Dq, Dk)
+//   Concat    score = v_a^T tanh(W_a [h_t ; h̄_s])                    W_a (units, Dq + Dk) is stored as its
+//             two halves, query_proj.weight (units, Dq) and key_proj.weight (units, Dk), because the key
+//             half is applied once per sequence; v.weight (1, units)
+//   Location  a_t = softmax(W_a h_t)                                 location_proj.weight W_a (S_max, Dq);
+//             positions s >= S (the batch's padded length) and masked ones are left out of the softmax
+// General's W_a h̄_s and Concat's key half are computed once per sequence by precompute().
+//
+// Alignment (LuongAlign):
+//   Global          a_t = softmax_s(score) over every kept s.
+//   LocalMonotonic  (local-m) p_t = t, the decoder step passed to forward(); a_t = softmax of the score
+//                   over the window [p_t - D, p_t + D] clipped to [0, S_i - 1].
+//   LocalPredictive (local-p) p_t = S_i·σ(v_p^T tanh(W_p h_t)), W_p = position_proj.weight (units, Dq),
+//                   v_p = position_v.weight (1, units); window [round(p_t) - D, round(p_t) + D] clipped to
+//                   [0, S_i - 1]; a_t(s) = softmax_window(score)_s · exp(-(s - p_t)² / (2σ²)), σ = D/2,
+//                   NOT renormalised after the Gaussian (as the paper). The gradient reaches W_p and v_p
+//                   through the Gaussian's p_t; round(p_t) (the window) is treated as a constant.
+//   S_i is the TRUE source length of example i: 1 + its last kept position (AttentionMemory::lengths).
+//   Weights outside the window are exactly 0 and are returned over the full length S.
+//   The paper's window is D = 10; for short inputs (dates, D = 3) pass window().
+//
+// Attentional hidden state (always computed, returned as `attentional`):
+//   h~_t = tanh(W_c [c_t ; h_t])          output_proj.weight W_c (output_size, Dk + Dq), no bias (paper)
+// Input feeding is the decoder's business: feed h~_t into the next step's input ([emb(y_t) ; h~_t]),
+// with h~_0 = 0, and predict p(y_t) = softmax(W_s h~_t).
+//
+//   auto attention = std::make_shared<heed::nn::LuongAttention>(
+//       heed::nn::LuongAttentionOptions(128).score(heed::nn::LuongScore::General)
+//           .align(heed::nn::LuongAlign::LocalPredictive).window(3));
+//   auto memory = attention->precompute(encoder_outputs, batch.mask);
+//   for (t ...) { h = cell->forward(concat({emb_t, h_tilde}, 1), h);
+//                 auto out = attention->forward(h, memory, t); h_tilde = out.attentional; }
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "heed/nn/basic.hpp"
+#include "heed/nn/module.hpp"
+#include "heed/tensor.hpp"
+
+namespace heed::nn {
+
+enum class LuongScore { Dot, General, Concat, Location };
+enum class LuongAlign { Global, LocalMonotonic, LocalPredictive };
+const char* luong_score_name(LuongScore score);  // "dot", "general", "concat", "location"
+const char* luong_align_name(LuongAlign align);  // "global", "local-m", "local-p"
+
+struct LuongAttentionOptions {
+  // query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
+  explicit LuongAttentionOptions(int64_t query_size) : query_size_(query_size), key_size_(query_size) {}
+#define HEED_LUONG_ARG(T, name)         \
+  LuongAttentionOptions& name(T value) { \
+    name##_ = value;                    \
+    return *this;                       \
+  }                                     \
+  T name() const { return name##_; }
+  HEED_LUONG_ARG(int64_t, query_size)
+  HEED_LUONG_ARG(int64_t, key_size)
+  HEED_LUONG_ARG(LuongScore, score)
+  HEED_LUONG_ARG(LuongAlign, align)
+  HEED_LUONG_ARG(int64_t, units)              // Concat's and local-p's hidden width; 0 = query_size
+  HEED_LUONG_ARG(int64_t, window)             // D for local alignment
+  HEED_LUONG_ARG(int64_t, max_source_length)  // S_max for the Location score
+  HEED_LUONG_ARG(int64_t, output_size)        // rows of W_c; 0 = query_size
+#undef HEED_LUONG_ARG
+
+ private:
+  int64_t query_size_, key_size_;
+  LuongScore score_ = LuongScore::Dot;
+  LuongAlign align_ = LuongAlign::Global;
+  int64_t units_ = 0, window_ = 10, max_source_length_ = 0, output_size_ = 0;
+};
+
+struct AttentionMemory;
+
+struct LuongOutput {
+  Tensor context;      // c_t (N, Dk)
+  Tensor weights;      // a_t (N, S), zeros outside the mask / window
+  Tensor attentional;  // h~_t = tanh(W_c [c_t ; h_t]) (N, output_size)
+  Tensor position;     // local-p: p_t (N, 1); local-m: t; undefined for global attention
+};
+
+class LuongAttention : public Module {
+ public:
+  explicit LuongAttention(const LuongAttentionOptions& options);
+  void reset();  // re-draws every parameter (PyTorch Linear init)
+  // keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
+  AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
+  // query h_t (N, Dq). step = t, the decoder step (needed by local-m only).
+  LuongOutput forward(const Tensor& query, const AttentionMemory& memory, int64_t step = -1);
+  LuongOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask, int64_t step = -1);
+  // The alignment scores before the softmax (N, S) (Location: W_a h_t cut to S). For tests and plots.
+  Tensor scores(const Tensor& query, const AttentionMemory& memory);
+  std::string extra_repr() const override;
+  const LuongAttentionOptions& options() const { return options_; }
+
+  // Present depending on the score and alignment (see the table above); output_proj always.
+  std::shared_ptr<Linear> query_proj, key_proj, v, location_proj, position_proj, position_v, output_proj;
+
+ private:
+  std::string name() const;  // "LuongAttention(general, local-p)" for error messages
+  LuongAttentionOptions options_;
+};
+
+}  // namespace heed::nn
