@@ -67,7 +67,7 @@ AttentionMemory BahdanauAttention::precompute(const Tensor& keys, const Tensor& 
   return memory;
 }
 
-AttentionOutput BahdanauAttention::forward(const Tensor& query, const AttentionMemory& memory) {
+Seq2SeqAttentionOutput BahdanauAttention::forward(const Tensor& query, const AttentionMemory& memory) {
   HEED_CHECK(memory.values.defined() && memory.projected_keys.defined() &&
                  memory.projected_keys.size(-1) == options_.units(),
              "BahdanauAttention: the memory was not made by this layer's precompute() (projected keys {})",
@@ -85,7 +85,7 @@ AttentionOutput BahdanauAttention::forward(const Tensor& query, const AttentionM
   return {context, weights};
 }
 
-AttentionOutput BahdanauAttention::forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask) {
+Seq2SeqAttentionOutput BahdanauAttention::forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask) {
   return forward(query, precompute(keys, keep_mask));
 }
 

@@ -130,7 +130,7 @@ TEST_CASE("seq2seq attention: Bahdanau equals v^T tanh(W q + U k) computed by ha
   randomize(attention);
   Tensor query = heed::randn({n, dq}, DType::Float64), keys = heed::randn({n, s, dk}, DType::Float64);
   const std::vector<int64_t> lengths{4, 2};
-  const nn::AttentionOutput out = attention.forward(query, keys, lengths_mask(lengths, s));
+  const nn::Seq2SeqAttentionOutput out = attention.forward(query, keys, lengths_mask(lengths, s));
   const Mat w = as_mat(attention.query_proj->weight), u = as_mat(attention.key_proj->weight);
   const auto v = as_mat(attention.v->weight)[0];
   const Mat q = as_mat(query), k = as_mat(reshape(keys, {n * s, dk}));
@@ -231,7 +231,7 @@ TEST_CASE("seq2seq attention: gradcheck of every variant, with masked rows and a
     for (const Tensor& mask : {Tensor(), keep})
       heed::testing::check_grad(
           [&](const std::vector<Tensor>& in) {
-            const nn::AttentionOutput out = attention.forward(in[0], in[1], mask);
+            const nn::Seq2SeqAttentionOutput out = attention.forward(in[0], in[1], mask);
             return heed::concat({heed::flatten(out.context), heed::flatten(out.weights)}, 0);
           },
           with_parameters({query, keys}, attention), "bahdanau");

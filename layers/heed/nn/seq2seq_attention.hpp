@@ -46,7 +46,7 @@ struct AttentionMemory {
 };
 
 // What one attention step returns.
-struct AttentionOutput {
+struct Seq2SeqAttentionOutput {
   Tensor context;  // (N, Dk)
   Tensor weights;  // (N, S): sums to 1 over kept positions, or 0 for a fully masked row (and, for local-p
                    // attention, to the Gaussian-weighted sum, which is at most 1)
@@ -84,8 +84,8 @@ class BahdanauAttention : public Module {
   // keys (N, S, Dk); keep_mask Bool (N, S) or undefined. Computes U h̄_s once: (N, S, units).
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
   // query (N, Dq): the previous decoder state.
-  AttentionOutput forward(const Tensor& query, const AttentionMemory& memory);
-  AttentionOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask);
+  Seq2SeqAttentionOutput forward(const Tensor& query, const AttentionMemory& memory);
+  Seq2SeqAttentionOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask);
   std::string extra_repr() const override;
   const BahdanauAttentionOptions& options() const { return options_; }
 
