@@ -345,7 +345,9 @@ TaskResult run_task(bool reverse, bool norm_first) {
   // Test-sized task F (the spec: lengths 10-20, d 64, ff 128, warmup 400): lengths 5-10, d 32, ff 64,
   // 4 heads, 2 + 2 layers, batch 64, Noam warmup 100 (factor 0.3; 0.5 left pre-LN reverse unstable), Adam (0.9, 0.98, 1e-9), label smoothing 0.1.
   constexpr int64_t kMinLen = 5, kMaxLen = 10, kBatch = 64, kD = 32, kWarmup = 100;
-  const int64_t steps = reverse ? 800 : 400;
+  // Copy gets 600 steps: at 400 a fresh build reached 98.6% once (float summation order differs with buffer
+  // alignment, and the run sits close to the 99% line there).
+  const int64_t steps = reverse ? 800 : 600;
   heed::manual_seed(reverse ? 21 : 20);
   heed::Generator data_gen(norm_first ? 7 : 8);
   nn::Seq2SeqTransformer model(nn::Seq2SeqTransformerOptions(kVocab, kVocab)
