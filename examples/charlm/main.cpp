@@ -246,6 +246,7 @@ struct SampleOptions {
 
 std::string draw_sample(CharModel& model, const CharVocab& vocab, const std::string& prompt,
                         const SampleOptions& options) {
+  HEED_CHECK(!prompt.empty(), "charlm: --prompt is empty; the sample needs at least one character to continue");
   const std::vector<int64_t> ids = vocab.encode(prompt, "the prompt");
   heed::Generator gen(options.seed);
   heed::NoGradGuard no_grad;

@@ -13,6 +13,7 @@
 #include <heed/tensor.hpp>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <vector>
 
 namespace charlm {
@@ -41,7 +42,7 @@ inline std::string strip_verse_labels(const std::string& raw) {
   return text;
 }
 
-constexpr const char* kBibleCommand = "bible -f \"Gen1:1-Rev22:21\" </dev/null 2>/dev/null";
+constexpr const char* kBibleCommand = "bible -f \"Gen1:1-Rev22:21\"";
 
 // The King James Bible from Debian's bible-kjv package: runs `bible` (about a second) and strips the
 // verse references. Throws, saying how to install it, when the program is missing or prints nothing.
@@ -50,14 +51,15 @@ inline std::string read_bible() {
       "charlm: the default text is the King James Bible from Debian's bible-kjv package, read by running `bible`; "
       "install it with `apt-get install bible-kjv` (or `bash scripts/heed.sh deps`), or give any text file with "
       "--text FILE";
-  FILE* pipe = popen(kBibleCommand, "r");
+  FILE* pipe = popen(fmt::format("{} </dev/null 2>/dev/null", kBibleCommand).c_str(), "r");
   HEED_CHECK(pipe != nullptr, "{} (could not start a shell)", hint);
   std::string raw;
   std::array<char, 1 << 16> buffer{};
   for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) raw.append(buffer.data(), n);
   const int status = pclose(pipe);
-  HEED_CHECK(status == 0 && !raw.empty(), "{} (`bible` exited with status {} after {} bytes)", hint, status,
-             raw.size());
+  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  HEED_CHECK(exit_code == 0 && !raw.empty(), "{} (`{}` exited with code {} after printing {} bytes{})", hint,
+             kBibleCommand, exit_code, raw.size(), exit_code == 127 ? "; 127: command not found" : "");
   return strip_verse_labels(raw);
 }
 
