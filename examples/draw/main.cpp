@@ -342,28 +342,36 @@ RunResult train(Draw& model, const Tensor& train_images, const Tensor& test_imag
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   RunResult result;
-  int64_t steps = o.steps;
-  int64_t done = 0;
-  if (steps == 0) {  // calibrate: time 20 steps, then fix the count that fits the budget
+  const bool timed = o.steps == 0;  // run until the time budget is spent
+  int64_t steps = o.steps, done = 0;
+  if (timed) {  // estimate the step count from 20 steps, to space the monitoring evaluations
     for (; done < 20; ++done) one_step();
     steps = std::max<int64_t>(done, static_cast<int64_t>(o.seconds / (elapsed() / static_cast<double>(done))));
-    fmt::print("  {:.1f} ms per step: {} steps fit the {:.0f} s budget\n", 1000.0 * elapsed() / static_cast<double>(done),
-               steps, o.seconds);
+    fmt::print("  {:.1f} ms per step: about {} steps in the {:.0f} s budget\n",
+               1000.0 * elapsed() / static_cast<double>(done), steps, o.seconds);
   }
   const Tensor monitor = heed::narrow(test_images, 0, 0, std::min(o.monitor_size, test_images.size(0)));
   const int64_t eval_every = std::max<int64_t>(1, steps / o.eval_points);
-  heed::ProgressBar bar(steps - done, fmt::format("  {}", model.config().attention ? "attention" : "no attention"));
+  // The bar counts steps, or tenths of a second of the budget when timed.
+  const std::string label = fmt::format("  {}", model.config().attention ? "attention" : "no attention");
+  heed::ProgressBar bar(timed ? static_cast<int64_t>(o.seconds * 10) : steps, timed ? label + " (time)" : label);
+  int64_t shown = 0;
   double smoothed = 0;
-  for (; done < steps; ++done) {
+  while (timed ? elapsed() < o.seconds : done < steps) {
     const Elbo e = one_step();
+    ++done;
     smoothed = smoothed == 0 ? e.loss.item() : 0.98 * smoothed + 0.02 * e.loss.item();
-    if ((done + 1) % eval_every == 0 || done + 1 == steps) {
+    const bool last = timed ? elapsed() >= o.seconds : done == steps;
+    if (done % eval_every == 0 || last) {
       auto [rec, kl] = evaluate(model, monitor, o.eval_batch);
-      result.curve.emplace_back(done + 1, rec + kl);
+      result.curve.emplace_back(done, rec + kl);
     }
-    bar.update(1, {{"-elbo", smoothed}, {"kl", e.kl}});
+    const int64_t now = timed ? std::min(static_cast<int64_t>(elapsed() * 10), static_cast<int64_t>(o.seconds * 10)) : done;
+    bar.update(now - shown, {{"step", static_cast<double>(done)}, {"-elbo", smoothed}, {"kl", e.kl}});
+    shown = now;
   }
   bar.finish();
+  steps = done;
   result.steps = steps;
   result.seconds = elapsed();
   std::tie(result.test_rec, result.test_kl) = evaluate(model, test_images, o.eval_batch);
