@@ -12,33 +12,21 @@
 # BENCH_RETRIES (0).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$HERE")"
-PY=/usr/bin/python3
+source "$HERE/run_common.sh"
 ROUNDS="${ROUNDS:-1}"
 SEQS="${*:-128 256 512 1024 2048 4096}"
-PEERS="${PEERS_DIR:-$(cd "$ROOT/.." && pwd)/shared/bench/peers}"
-export BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-10}" BENCH_RETRIES="${BENCH_RETRIES:-0}"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
-[ "$OPENBLAS_CORETYPE" = auto ] && unset OPENBLAS_CORETYPE
 export BENCH_THREADS="${THREADS:-1}" OPENBLAS_NUM_THREADS="${THREADS:-1}"
-BIN="${HEED_BENCH_ATTENTION:-}"
-if [ -z "$BIN" ]; then
-  for cand in "$ROOT/build/bench/bench_attention" "$ROOT"/build-*/bench/bench_attention; do
-    if [ -x "$cand" ]; then BIN="$cand"; break; fi
-  done
-fi
-[ -n "$BIN" ] && [ -x "$BIN" ] || { echo "run_attention.sh: build bench_attention first" >&2; exit 1; }
+BIN="$(bench_binary bench_attention "${HEED_BENCH_ATTENTION:-}")" || exit 1
 [ -f "$PEERS/mha_scaling.py" ] || { echo "run_attention.sh: no $PEERS/mha_scaling.py" >&2; exit 1; }
 OUT="$(mktemp /tmp/heed_run_attention.XXXXXX.jsonl)"
 for round in $(seq 1 "$ROUNDS"); do
   for T in $SEQS; do
     echo "[run_attention] round $round, T=$T: heed ($BIN), then PyTorch" >&2
-    "$BIN" "$T" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
+    "$BIN" "$T" | tag_round "$round" >>"$OUT"
     # the peer's own main(), restricted to this length (its children re-run the script per row)
     "$PY" -c "import sys; sys.path.insert(0, sys.argv[1]); import mha_scaling as m; m.SEQS = [int(sys.argv[2])]; m.main()" \
-      "$PEERS" "$T" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
-    PEERS_DIR="$PEERS" "$PY" "$HERE/peer_mha.py" "$T" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
+      "$PEERS" "$T" | tag_round "$round" >>"$OUT"
+    PEERS_DIR="$PEERS" "$PY" "$HERE/peer_mha.py" "$T" | tag_round "$round" >>"$OUT"
   done
 done
 echo "[run_attention] results: $OUT (threads: $OPENBLAS_NUM_THREADS)" >&2

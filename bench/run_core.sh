@@ -16,30 +16,11 @@
 #   BENCH_THREADS (2), BENCH_ITERS (20) pass through to both.
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$HERE")"
-PY=/usr/bin/python3   # Debian's python3 has python3-torch
+source "$HERE/run_common.sh"
 ROUNDS="${1:-2}"
 OUT="${2:-$(mktemp /tmp/heed_run_core.XXXXXX.jsonl)}"
-PEERS="${PEERS_DIR:-$(cd "$ROOT/.." && pwd)/shared/bench/peers}"
 export PEERS_DIR="$PEERS"
-export BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-10}" BENCH_RETRIES="${BENCH_RETRIES:-0}"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-# OpenBLAS 0.3.21 does not recognize newer CPUs (e.g. this machine's Xeon, family 6 model 207) and falls back
-# to its Prescott (SSE3) kernels, 3-10x slower. Haswell (AVX2) is the peers' reference setting; both sides
-# read the same variable. OPENBLAS_CORETYPE=auto keeps OpenBLAS's own detection.
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
-[ "$OPENBLAS_CORETYPE" = auto ] && unset OPENBLAS_CORETYPE
-
-BIN="${HEED_BENCH_BIN:-}"
-if [ -z "$BIN" ]; then
-  for cand in "$ROOT/build/bench/bench_core" "$ROOT"/build-*/bench/bench_core; do
-    if [ -x "$cand" ]; then BIN="$cand"; break; fi
-  done
-fi
-if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-  echo "run_core.sh: no bench_core binary; build it (cmake --build build --target bench_core) or set HEED_BENCH_BIN" >&2
-  exit 1
-fi
+BIN="$(bench_binary bench_core "${HEED_BENCH_BIN:-}")" || exit 1
 [ -f "$PEERS/per_op_overhead.py" ] || { echo "run_core.sh: PyTorch peers not found in $PEERS" >&2; exit 1; }
 : > "$OUT"
 log() { echo "[run_core $(date +%T)] $*" >&2; }
@@ -50,7 +31,7 @@ run() {  # run <round> <label> <cmd...>: JSON lines tagged with the round, error
   local tmp; tmp="$(mktemp /tmp/heed_run_core_step.XXXXXX)"
   timeout 600 "$@" >"$tmp"
   local rc=$?
-  sed "s/^{/{\"round\": $round, /" "$tmp" >>"$OUT"
+  tag_round "$round" <"$tmp" >>"$OUT"
   rm -f "$tmp"
   if [ $rc -ne 0 ]; then echo "{\"round\": $round, \"bench\": \"$label\", \"error\": \"exit code $rc\"}" >>"$OUT"; fi
 }

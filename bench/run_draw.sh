@@ -3,48 +3,18 @@
 # alternately in one run, then the ratio heed/PyTorch per step (median over rounds; < 1: heed faster).
 #
 # Usage:  bench/run_draw.sh [ROUNDS (3)]
-# Knobs as run_core.sh: HEED_BENCH_DRAW (the binary; default build*/bench/bench_draw), PEERS_DIR,
-# OPENBLAS_CORETYPE (Haswell when unset; 'auto' = OpenBLAS's detection), OMP_WAIT_POLICY (PASSIVE),
-# BENCH_QUIET_WAIT (10), BENCH_RETRIES (0), BENCH_THREADS (2), BENCH_ITERS (20), OPENBLAS_NUM_THREADS.
+# Knobs: HEED_BENCH_DRAW (the binary; default build*/bench/bench_draw), PEERS_DIR, and those run_common.sh lists
+# (OPENBLAS_CORETYPE, OMP_WAIT_POLICY, BENCH_QUIET_WAIT, BENCH_RETRIES, BENCH_THREADS, BENCH_ITERS).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(dirname "$HERE")"
-PY=/usr/bin/python3
+source "$HERE/run_common.sh"
 ROUNDS="${1:-3}"
-PEERS="${PEERS_DIR:-$(cd "$ROOT/.." && pwd)/shared/bench/peers}"
-export BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-10}" BENCH_RETRIES="${BENCH_RETRIES:-0}"
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
-export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"   # see run_core.sh
-[ "$OPENBLAS_CORETYPE" = auto ] && unset OPENBLAS_CORETYPE
-BIN="${HEED_BENCH_DRAW:-}"
-if [ -z "$BIN" ]; then
-  for cand in "$ROOT/build/bench/bench_draw" "$ROOT"/build-*/bench/bench_draw; do
-    if [ -x "$cand" ]; then BIN="$cand"; break; fi
-  done
-fi
-[ -n "$BIN" ] && [ -x "$BIN" ] || { echo "run_draw.sh: build bench_draw first" >&2; exit 1; }
+BIN="$(bench_binary bench_draw "${HEED_BENCH_DRAW:-}")" || exit 1
 OUT="$(mktemp /tmp/heed_run_draw.XXXXXX.jsonl)"
 for round in $(seq 1 "$ROUNDS"); do
   echo "[run_draw] round $round: heed ($BIN), then PyTorch" >&2
-  "$BIN" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
-  "$PY" "$PEERS/draw_step.py" | sed "s/^{/{\"round\": $round, /" >>"$OUT"
+  "$BIN" | tag_round "$round" >>"$OUT"
+  "$PY" "$PEERS/draw_step.py" | tag_round "$round" >>"$OUT"
 done
 echo "[run_draw] results: $OUT" >&2
-"$PY" - "$OUT" <<'PYEOF'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-print(f"{'variant':18} {'heed ms':>9} {'torch ms':>9} {'heed/torch':>11}  per round (foreign cpu heed/torch)")
-pairs = []
-for r in sorted({x["round"] for x in rows}):
-    h = [x for x in rows if x["round"] == r and x["impl"] == "heed"]
-    t = [x for x in rows if x["round"] == r and x["impl"] != "heed"]
-    if h and t:
-        pairs.append((h[0], t[0]))
-if pairs:
-    hm = statistics.median(h["median_ms"] for h, _ in pairs)
-    tm = statistics.median(t["median_ms"] for _, t in pairs)
-    ratios = [h["median_ms"] / t["median_ms"] for h, t in pairs]
-    detail = ", ".join(f"{q:.3f} ({h.get('foreign_cpu', 0):.2f}/{t.get('foreign_cpu', 0):.2f})"
-                       for q, (h, t) in zip(ratios, pairs))
-    print(f"{'read2_write5_T10':18} {hm:9.2f} {tm:9.2f} {statistics.median(ratios):11.3f}  {detail}")
-PYEOF
+"$PY" "$HERE/summarize_steps.py" "$OUT" read2_write5_T10
