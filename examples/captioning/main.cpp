@@ -181,9 +181,9 @@ class Captioner : public nn::Module {
 // ---- training and evaluation ---------------------------------------------------------------------------
 
 struct TrainOptions {
-  int epochs = 8;
+  int epochs = 20;
   int64_t batch = 32;
-  double lr = 1e-2, alpha_c = 0.02, entropy = 0.002, reward_scale = 0.1, semi_sampling = 0.5;
+  double lr = 1e-2, alpha_c = 0.02, entropy = 0.002, reward_scale = 0.3, semi_sampling = 0.5;
   uint64_t seed = 1;
   std::string checkpoint;
 };
