@@ -46,7 +46,8 @@ class Image {
   void draw_box(double x, double y, double width, double height, Color c, int thickness = 1);
   /// image (H, W) Float32/Float64 grey values in [0, 1] with top-left at (x, y), each pixel scale x scale.
   void draw_gray(const Tensor& image, int x, int y, int scale = 1);
-  /// Text (non-printable-ASCII characters print as '?') with its top-left at (x, y), `scale` pixels per font unit, clipped.
+  /// Text with its top-left at (x, y), `scale` pixels per font unit, clipped; characters outside
+  /// printable ASCII print as '?'.
   void draw_text(int x, int y, const std::string& text, int scale, Color c);
   static int text_width(const std::string& text, int scale);  ///< pixels draw_text covers horizontally
   static int text_height(int scale);                          ///< pixels of one text line: 9 * scale
