@@ -57,26 +57,26 @@ class Generator;
 namespace heed::nn {
 
 struct AttentionOutput {
-  Tensor output;   // (..., L, Ev) for SDPA; (N, L, E) for MultiheadAttention
-  Tensor weights;  // the post-dropout attention weights, or undefined when not requested
+  Tensor output;   ///< (..., L, Ev) for SDPA; (N, L, E) for MultiheadAttention
+  Tensor weights;  ///< the post-dropout attention weights, or undefined when not requested
 };
 
 // ---- masks (Bool keep-masks, true = may attend) ----------------------------------------------------
 
-// (L, S): keep j <= i + (S - L) when bottom_right, j <= i when top-left (see above).
+/// (L, S): keep j <= i + (S - L) when bottom_right, j <= i when top-left (see above).
 Tensor causal_keep_mask(int64_t L, int64_t S, bool bottom_right = true);
-// lengths Int64 (N) -> (N, S): keep j < lengths[n] (key padding from sequence lengths).
+/// lengths Int64 (N) -> (N, S): keep j < lengths[n] (key padding from sequence lengths).
 Tensor lengths_keep_mask(const Tensor& lengths, int64_t S);
-// PyTorch MHA's Bool attn_mask / key_padding_mask (true = NOT allowed) -> keep-mask.
+/// PyTorch MHA's Bool attn_mask / key_padding_mask (true = NOT allowed) -> keep-mask.
 Tensor keep_mask_from_torch_blocked(const Tensor& blocked);
-// A PyTorch float (additive) mask split into a keep-mask (false where the mask is -inf) and a finite
-// bias (0 where blocked), so a row of all -inf follows heed's zero-row policy instead of giving NaN.
+/// A PyTorch float (additive) mask split into a keep-mask (false where the mask is -inf) and a finite
+/// bias (0 where blocked), so a row of all -inf follows heed's zero-row policy instead of giving NaN.
 struct KeepMaskAndBias {
-  Tensor keep_mask;  // Bool, same shape as the input
-  Tensor bias;       // same dtype and shape as the input
+  Tensor keep_mask;  ///< Bool, same shape as the input
+  Tensor bias;       ///< same dtype and shape as the input
 };
 KeepMaskAndBias keep_mask_from_torch_additive(const Tensor& additive);
-// a && b where both are defined; the defined one otherwise (undefined when neither). Broadcasts.
+/// a && b where both are defined; the defined one otherwise (undefined when neither). Broadcasts.
 Tensor combine_keep_masks(const Tensor& a, const Tensor& b);
 
 // ---- scaled dot-product attention -------------------------------------------------------------------
@@ -93,7 +93,7 @@ struct SdpaOptions {
     bottom_right_ = bottom_right;
     return *this;
   }
-  // Dropout on the attention weights with probability p, applied only when training is true.
+  /// Dropout on the attention weights with probability p, applied only when training is true.
   SdpaOptions& dropout(double p, bool training = true, Generator* gen = nullptr) {
     dropout_ = p;
     training_ = training;
@@ -108,7 +108,7 @@ struct SdpaOptions {
     kernel_ = k;
     return *this;
   }
-  std::optional<double> scale() const { return scale_; }  // nullopt: 1/sqrt(E)
+  std::optional<double> scale() const { return scale_; }  ///< nullopt: 1/sqrt(E)
   bool causal() const { return causal_; }
   bool bottom_right() const { return bottom_right_; }
   double dropout() const { return dropout_; }
@@ -129,18 +129,18 @@ struct SdpaOptions {
   AttentionKernel kernel_ = AttentionKernel::Auto;
 };
 
-// q (..., L, E), k (..., S, E), v (..., S, Ev), leading axes equal (or broadcastable); keep_mask Bool and
-// bias (q's dtype) broadcastable to (..., L, S), or undefined. Returns the output (..., L, Ev) and, when
-// options.need_weights(), the weights (..., L, S) (Naive kernel; asking for weights with kernel Flash
-// throws, as does dropout with kernel Flash).
+/// q (..., L, E), k (..., S, E), v (..., S, Ev), leading axes equal (or broadcastable); keep_mask Bool and
+/// bias (q's dtype) broadcastable to (..., L, S), or undefined. Returns the output (..., L, Ev) and, when
+/// options.need_weights(), the weights (..., L, S) (Naive kernel; asking for weights with kernel Flash
+/// throws, as does dropout with kernel Flash).
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& keep_mask = Tensor(), const Tensor& bias = Tensor(),
                                              const SdpaOptions& options = {});
 
-// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
-// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
-// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
-// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
+/// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
+/// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
+/// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
+/// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keep_mask = Tensor(),
                        const Tensor& bias = Tensor(), std::optional<double> scale = std::nullopt,
                        bool causal = false, bool bottom_right = true);
@@ -170,7 +170,7 @@ struct MultiheadAttentionOptions {
   int64_t head_dim() const { return embed_dim_ / num_heads_; }
   double dropout() const { return dropout_; }
   bool bias() const { return bias_; }
-  int64_t kdim() const { return kdim_ > 0 ? kdim_ : embed_dim_; }  // 0 (default): embed_dim
+  int64_t kdim() const { return kdim_ > 0 ? kdim_ : embed_dim_; }  ///< 0 (default): embed_dim
   int64_t vdim() const { return vdim_ > 0 ? vdim_ : embed_dim_; }
   bool same_qkv_dims() const { return kdim() == embed_dim_ && vdim() == embed_dim_; }
 
@@ -181,22 +181,22 @@ struct MultiheadAttentionOptions {
   int64_t kdim_ = 0, vdim_ = 0;
 };
 
-// Per-call arguments of MultiheadAttention::forward. All masks are heed keep-masks (true = may attend);
-// convert PyTorch masks with keep_mask_from_torch_blocked / keep_mask_from_torch_additive.
+/// Per-call arguments of MultiheadAttention::forward. All masks are heed keep-masks (true = may attend);
+/// convert PyTorch masks with keep_mask_from_torch_blocked / keep_mask_from_torch_additive.
 struct MhaArgs {
-  Tensor key_padding;  // Bool (N, S): false at padded keys
-  Tensor attn_mask;    // Bool (L, S), (N*H, L, S) or (N, H, L, S)
-  Tensor attn_bias;    // float, added to the scores: (L, S), (N*H, L, S) or (N, H, L, S)
+  Tensor key_padding;  ///< Bool (N, S): false at padded keys
+  Tensor attn_mask;    ///< Bool (L, S), (N*H, L, S) or (N, H, L, S)
+  Tensor attn_bias;    ///< float, added to the scores: (L, S), (N*H, L, S) or (N, H, L, S)
   bool causal = false;
-  bool bottom_right = true;     // causal alignment (see the top of this file)
-  bool need_weights = true;     // as PyTorch; false also selects the Flash kernel (Auto)
-  bool average_weights = true;  // weights (N, L, S) averaged over heads; false: (N, H, L, S)
+  bool bottom_right = true;     ///< causal alignment (see the top of this file)
+  bool need_weights = true;     ///< as PyTorch; false also selects the Flash kernel (Auto)
+  bool average_weights = true;  ///< weights (N, L, S) averaged over heads; false: (N, H, L, S)
   AttentionKernel kernel = AttentionKernel::Auto;
 };
 
-// Projected keys and values of the positions seen so far, for incremental decoding.
+/// Projected keys and values of the positions seen so far, for incremental decoding.
 struct KVCache {
-  Tensor k, v;  // (N, H, S, hd), or undefined when empty
+  Tensor k, v;  ///< (N, H, S, hd), or undefined when empty
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
   bool empty() const { return !k.defined(); }
   void clear() { k = Tensor(), v = Tensor(); }
@@ -209,30 +209,30 @@ class MultiheadAttention : public Module {
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
   void reset();
 
-  // query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
+  /// query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
   AttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value, const MhaArgs& args = {});
-  Tensor forward(const Tensor& x) override;  // self-attention, no mask, output only
+  Tensor forward(const Tensor& x) override;  ///< self-attention, no mask, output only
 
-  // Incremental decoding. With key and value defined, projects only these new rows and appends them to
-  // the cache (self-attention: pass the new tokens as query, key and value). With key and value
-  // undefined, attends to the cache as it is (cross-attention: fill the cache once, e.g. with
-  // forward_cached(q, memory, memory, cache), then pass undefined key/value on later steps).
-  // Masks in args refer to all cache.length() keys; causal uses args.bottom_right (keep it true, so
-  // a query of length L sees the keys before it and itself). The result equals forward() on the whole
-  // sequence for the corresponding query rows.
+  /// Incremental decoding. With key and value defined, projects only these new rows and appends them to
+  /// the cache (self-attention: pass the new tokens as query, key and value). With key and value
+  /// undefined, attends to the cache as it is (cross-attention: fill the cache once, e.g. with
+  /// forward_cached(q, memory, memory, cache), then pass undefined key/value on later steps).
+  /// Masks in args refer to all cache.length() keys; causal uses args.bottom_right (keep it true, so
+  /// a query of length L sees the keys before it and itself). The result equals forward() on the whole
+  /// sequence for the corresponding query rows.
   AttentionOutput forward_cached(const Tensor& query, const Tensor& key, const Tensor& value, KVCache& cache,
                                  const MhaArgs& args = {});
 
   std::string extra_repr() const override;
   const MultiheadAttentionOptions& options() const { return options_; }
 
-  Tensor in_proj_weight;                               // (3E, E), when kdim == vdim == E
-  Tensor q_proj_weight, k_proj_weight, v_proj_weight;  // (E, E), (E, kdim), (E, vdim) otherwise
-  Tensor in_proj_bias;                                 // (3E), undefined with bias(false)
-  std::shared_ptr<Linear> out_proj;                    // Linear(E, E)
+  Tensor in_proj_weight;                               ///< (3E, E), when kdim == vdim == E
+  Tensor q_proj_weight, k_proj_weight, v_proj_weight;  ///< (E, E), (E, kdim), (E, vdim) otherwise
+  Tensor in_proj_bias;                                 ///< (3E), undefined with bias(false)
+  std::shared_ptr<Linear> out_proj;                    ///< Linear(E, E)
 
  private:
-  Tensor project(const Tensor& x, int64_t which, const char* arg) const;  // (N, T, d) -> (N, H, T, hd)
+  Tensor project(const Tensor& x, int64_t which, const char* arg) const;  ///< (N, T, d) -> (N, H, T, hd)
   AttentionOutput attend(const Tensor& query, const Tensor& q_heads, const Tensor& k_heads, const Tensor& v_heads,
                          const MhaArgs& args);
   MultiheadAttentionOptions options_;

@@ -30,8 +30,8 @@ namespace heed::nn {
 
 struct AttentionPoolingOptions {
   explicit AttentionPoolingOptions(int64_t features) : features_(features) {}
-  // T > 0: one bias per time step (the seed's form; inputs must then have exactly T steps).
-  // 0 (the default): one scalar bias for every step.
+  /// T > 0: one bias per time step (the seed's form; inputs must then have exactly T steps).
+  /// 0 (the default): one scalar bias for every step.
   AttentionPoolingOptions& step_bias(int64_t steps) {
     steps_ = steps;
     return *this;
@@ -51,8 +51,8 @@ struct AttentionPoolingOptions {
 };
 
 struct AttentionPoolingOutput {
-  Tensor context;  // (N, F)
-  Tensor weights;  // (N, T); each row sums to 1, or is all zeros when fully masked
+  Tensor context;  ///< (N, F)
+  Tensor weights;  ///< (N, T); each row sums to 1, or is all zeros when fully masked
 };
 
 class AttentionPooling : public Module {
@@ -60,14 +60,14 @@ class AttentionPooling : public Module {
   explicit AttentionPooling(const AttentionPoolingOptions& options);
   explicit AttentionPooling(int64_t features) : AttentionPooling(AttentionPoolingOptions(features)) {}
   void reset();
-  // x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
+  /// x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
   AttentionPoolingOutput forward(const Tensor& x, const Tensor& keep_mask);
-  Tensor forward(const Tensor& x) override;  // the context, no mask
+  Tensor forward(const Tensor& x) override;  ///< the context, no mask
   std::string extra_repr() const override;
   const AttentionPoolingOptions& options() const { return options_; }
 
-  Tensor weight;  // (F, 1)
-  Tensor bias;    // (1), or (T, 1) with step_bias(T); undefined with bias(false)
+  Tensor weight;  ///< (F, 1)
+  Tensor bias;    ///< (1), or (T, 1) with step_bias(T); undefined with bias(false)
 
  private:
   AttentionPoolingOptions options_;

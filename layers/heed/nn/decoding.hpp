@@ -37,13 +37,13 @@ namespace heed::nn {
 class IncrementalDecoder {
  public:
   virtual ~IncrementalDecoder() = default;
-  // tokens (B, T) Int64, T >= 1 -> logits (B, V) for the position after the last token.
+  /// tokens (B, T) Int64, T >= 1 -> logits (B, V) for the position after the last token.
   virtual Tensor step(const Tensor& tokens) = 0;
-  // Keep rows `rows` (Int64 (B'), values in [0, B)) of the state, in that order.
+  /// Keep rows `rows` (Int64 (B'), values in [0, B)) of the state, in that order.
   virtual void select(const Tensor& rows) = 0;
 };
 
-// An IncrementalDecoder from two functions.
+/// An IncrementalDecoder from two functions.
 class FunctionDecoder : public IncrementalDecoder {
  public:
   FunctionDecoder(std::function<Tensor(const Tensor&)> step, std::function<void(const Tensor&)> select)
@@ -56,9 +56,9 @@ class FunctionDecoder : public IncrementalDecoder {
   std::function<void(const Tensor&)> select_;
 };
 
-// No cache: keeps the token history and calls logits_fn(all tokens (B, T), source_rows (B) Int64) ->
-// (B, T, V) at every step, returning the last position. source_rows[b] is the original row (of the
-// first step's batch) that row b descends from, for models that condition on per-row inputs.
+/// No cache: keeps the token history and calls logits_fn(all tokens (B, T), source_rows (B) Int64) ->
+/// (B, T, V) at every step, returning the last position. source_rows[b] is the original row (of the
+/// first step's batch) that row b descends from, for models that condition on per-row inputs.
 class PrefixDecoder : public IncrementalDecoder {
  public:
   using LogitsFn = std::function<Tensor(const Tensor& tokens, const Tensor& source_rows)>;
@@ -68,19 +68,19 @@ class PrefixDecoder : public IncrementalDecoder {
 
  private:
   LogitsFn logits_fn_;
-  Tensor history_;  // (B, T) Int64
-  Tensor rows_;     // (B) Int64
+  Tensor history_;  ///< (B, T) Int64
+  Tensor rows_;     ///< (B) Int64
 };
 
-// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens. eos < 0: none.
+/// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens. eos < 0: none.
 Tensor greedy_decode(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens, int64_t eos = -1);
 
 struct SamplingOptions {
-  double temperature = 1.0;  // > 0; 0 means greedy
-  int64_t top_k = 0;         // 0: no limit
-  double top_p = 1.0;        // in (0, 1]; 1: no limit
+  double temperature = 1.0;  ///< > 0; 0 means greedy
+  int64_t top_k = 0;         ///< 0: no limit
+  double top_p = 1.0;        ///< in (0, 1]; 1: no limit
   int64_t eos = -1;
-  Generator* generator = nullptr;  // null: heed's default generator
+  Generator* generator = nullptr;  ///< null: heed's default generator
   SamplingOptions& with_temperature(double t) { temperature = t; return *this; }
   SamplingOptions& with_top_k(int64_t k) { top_k = k; return *this; }
   SamplingOptions& with_top_p(double p) { top_p = p; return *this; }
@@ -91,13 +91,13 @@ struct SamplingOptions {
 Tensor sample(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens,
               const SamplingOptions& options = SamplingOptions());
 
-// The probabilities sample() draws from for one row of logits (exposed for tests): temperature,
-// top-k and top-p applied, renormalized; zeros elsewhere.
+/// The probabilities sample() draws from for one row of logits (exposed for tests): temperature,
+/// top-k and top-p applied, renormalized; zeros elsewhere.
 std::vector<double> sampling_distribution(const std::vector<double>& logits, const SamplingOptions& options);
 
 struct BeamSearchOptions {
   int64_t beam_width = 4;
-  double length_penalty = 0.6;  // alpha of ((5 + len) / 6)^alpha
+  double length_penalty = 0.6;  ///< alpha of ((5 + len) / 6)^alpha
   int64_t max_new_tokens = 50;
   int64_t eos = -1;
   BeamSearchOptions& with_beam_width(int64_t k) { beam_width = k; return *this; }
@@ -107,21 +107,21 @@ struct BeamSearchOptions {
 };
 
 struct BeamHypothesis {
-  std::vector<int64_t> tokens;  // the generated tokens (prompt excluded), eos included when reached
-  double log_prob = 0.0;        // sum of the tokens' log-probabilities
-  double score = 0.0;           // log_prob / lp(tokens.size())
+  std::vector<int64_t> tokens;  ///< the generated tokens (prompt excluded), eos included when reached
+  double log_prob = 0.0;        ///< sum of the tokens' log-probabilities
+  double score = 0.0;           ///< log_prob / lp(tokens.size())
 };
 
 struct BeamSearchResult {
-  // Per prompt row, the hypotheses best first (up to beam_width).
+  /// Per prompt row, the hypotheses best first (up to beam_width).
   std::vector<std::vector<BeamHypothesis>> hypotheses;
-  // The best hypothesis of each row, right-padded with `pad` to a common length: (B, L) Int64.
+  /// The best hypothesis of each row, right-padded with `pad` to a common length: (B, L) Int64.
   Tensor best(int64_t pad = 0) const;
 };
 
 BeamSearchResult beam_search(IncrementalDecoder& decoder, const Tensor& prompt, const BeamSearchOptions& options);
 
-// GNMT's length penalty ((5 + length) / 6)^alpha.
+/// GNMT's length penalty ((5 + length) / 6)^alpha.
 double length_penalty(int64_t length, double alpha);
 
 }  // namespace heed::nn

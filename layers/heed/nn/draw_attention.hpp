@@ -61,35 +61,35 @@ struct DrawFilterbankOptions {
   double eps_ = 1e-8;
 };
 
-// The filters and the derived parameters for a batch. Shapes: batch = params.size(0).
+/// The filters and the derived parameters for a batch. Shapes: batch = params.size(0).
 struct DrawFilterbank {
-  Tensor fx;        // (batch, N, A), rows sum to 1 (up to eps) when the grid overlaps the image
-  Tensor fy;        // (batch, N, B)
-  Tensor gamma;     // (batch, 1) intensity γ
-  Tensor center_x;  // (batch, 1) g_X, in the indexing's coordinates
-  Tensor center_y;  // (batch, 1) g_Y
-  Tensor delta;     // (batch, 1) stride δ
-  Tensor sigma2;    // (batch, 1) variance σ²
+  Tensor fx;        ///< (batch, N, A), rows sum to 1 (up to eps) when the grid overlaps the image
+  Tensor fy;        ///< (batch, N, B)
+  Tensor gamma;     ///< (batch, 1) intensity γ
+  Tensor center_x;  ///< (batch, 1) g_X, in the indexing's coordinates
+  Tensor center_y;  ///< (batch, 1) g_Y
+  Tensor delta;     ///< (batch, 1) stride δ
+  Tensor sigma2;    ///< (batch, 1) variance σ²
   int64_t n = 0;
   DrawIndexing indexing = DrawIndexing::OneBased;
 };
 
-// Where a grid sits, in 0-based pixel coordinates (column x, row y; pixel k covers [k - 0.5, k + 0.5]):
-// the centre is the mean of the filter centres μ, the box is N δ wide (each filter covers one stride),
-// so its left edge is center_x - size/2.
+/// Where a grid sits, in 0-based pixel coordinates (column x, row y; pixel k covers [k - 0.5, k + 0.5]):
+/// the centre is the mean of the filter centres μ, the box is N δ wide (each filter covers one stride),
+/// so its left edge is center_x - size/2.
 struct DrawBox {
   double center_x = 0, center_y = 0, stride = 0, size = 0, sigma = 0, gamma = 0;
 };
 
-// params (batch, 5) = (g̃_X, g̃_Y, log σ², log δ̃, log γ); n >= 1 filters a side; the image is height (B)
-// rows by width (A) columns.
+/// params (batch, 5) = (g̃_X, g̃_Y, log σ², log δ̃, log γ); n >= 1 filters a side; the image is height (B)
+/// rows by width (A) columns.
 DrawFilterbank draw_filterbank(const Tensor& params, int64_t n, int64_t height, int64_t width,
                                const DrawFilterbankOptions& options = {});
-// γ F_Y x F_X^T: x (batch, B, A) -> (batch, N, N).
+/// γ F_Y x F_X^T: x (batch, B, A) -> (batch, N, N).
 Tensor draw_read(const Tensor& x, const DrawFilterbank& bank);
-// (1/γ) F_Y^T w F_X: w (batch, N, N) or (batch, N·N) -> (batch, B, A).
+/// (1/γ) F_Y^T w F_X: w (batch, N, N) or (batch, N·N) -> (batch, B, A).
 Tensor draw_write(const Tensor& w, const DrawFilterbank& bank);
-std::vector<DrawBox> draw_boxes(const DrawFilterbank& bank);  // one per example (values, not recorded)
+std::vector<DrawBox> draw_boxes(const DrawFilterbank& bank);  ///< one per example (values, not recorded)
 
 struct DrawAttentionOptions {
   DrawAttentionOptions(int64_t hidden_size, int64_t n, int64_t height, int64_t width)
@@ -110,31 +110,31 @@ struct DrawAttentionOptions {
 };
 
 struct DrawReadOutput {
-  Tensor glimpse;  // (batch, 2 N²): γ [F_Y x F_X^T ; F_Y x̂ F_X^T], each N x N flattened row-major
+  Tensor glimpse;  ///< (batch, 2 N²): γ [F_Y x F_X^T ; F_Y x̂ F_X^T], each N x N flattened row-major
   DrawFilterbank bank;
 };
 
 struct DrawWriteOutput {
-  Tensor canvas_update;  // (batch, B, A)
+  Tensor canvas_update;  ///< (batch, B, A)
   DrawFilterbank bank;
 };
 
-// Read attention: the filterbank parameters come from h^dec_{t-1} through `params`.
+/// Read attention: the filterbank parameters come from h^dec_{t-1} through `params`.
 class DrawRead : public Module {
  public:
   explicit DrawRead(const DrawAttentionOptions& options);
-  // x, x_hat (batch, B, A); h_dec (batch, hidden).
+  /// x, x_hat (batch, B, A); h_dec (batch, hidden).
   DrawReadOutput forward(const Tensor& x, const Tensor& x_hat, const Tensor& h_dec);
-  using Module::forward;  // the one-tensor form throws: a read needs x, x̂ and h^dec
+  using Module::forward;  ///< the one-tensor form throws: a read needs x, x̂ and h^dec
   std::string extra_repr() const override;
   const DrawAttentionOptions& options() const { return options_; }
-  std::shared_ptr<Linear> params;  // (5, hidden)
+  std::shared_ptr<Linear> params;  ///< (5, hidden)
 
  private:
   DrawAttentionOptions options_;
 };
 
-// Write attention: the N x N patch w = patch(h^dec_t) and the filterbank from params(h^dec_t).
+/// Write attention: the N x N patch w = patch(h^dec_t) and the filterbank from params(h^dec_t).
 class DrawWrite : public Module {
  public:
   explicit DrawWrite(const DrawAttentionOptions& options);
@@ -142,8 +142,8 @@ class DrawWrite : public Module {
   Tensor forward(const Tensor& h_dec) override { return forward_write(h_dec).canvas_update; }
   std::string extra_repr() const override;
   const DrawAttentionOptions& options() const { return options_; }
-  std::shared_ptr<Linear> params;  // (5, hidden)
-  std::shared_ptr<Linear> patch;   // (N², hidden)
+  std::shared_ptr<Linear> params;  ///< (5, hidden)
+  std::shared_ptr<Linear> patch;   ///< (N², hidden)
 
  private:
   DrawAttentionOptions options_;

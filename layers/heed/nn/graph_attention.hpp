@@ -92,8 +92,8 @@ struct GATConvOptions {
 };
 
 struct GATConvOutput {
-  Tensor output;     // (n, K F') or (n, F') when averaging; (B, n, .) for a batch
-  Tensor attention;  // alpha: (K, n, n), or (B, K, n, n) for a batch; row i sums to 1 over N(i) u {i}
+  Tensor output;     ///< (n, K F') or (n, F') when averaging; (B, n, .) for a batch
+  Tensor attention;  ///< alpha: (K, n, n), or (B, K, n, n) for a batch; row i sums to 1 over N(i) u {i}
 };
 
 class GATConv : public Module {
@@ -101,40 +101,40 @@ class GATConv : public Module {
   explicit GATConv(const GATConvOptions& options);
   GATConv(int64_t in_channels, int64_t out_channels) : GATConv(GATConvOptions(in_channels, out_channels)) {}
   void reset();
-  // x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
+  /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
   const GATConvOptions& options() const { return options_; }
 
-  std::shared_ptr<Linear> lin;  // lin.weight (K F', F), no bias
-  Tensor att_src, att_dst;      // (1, K, F')
-  Tensor bias;                  // (K F') or (F'); undefined with bias(false)
+  std::shared_ptr<Linear> lin;  ///< lin.weight (K F', F), no bias
+  Tensor att_src, att_dst;      ///< (1, K, F')
+  Tensor bias;                  ///< (K F') or (F'); undefined with bias(false)
 
  private:
   GATConvOptions options_;
 };
 
-// GATv2 (Brody, Alon, Yahav 2022, "How attentive are graph attention networks?"), in the shape of PyTorch
-// Geometric's GATv2Conv. GAT's attention is "static": LeakyReLU is monotonic, so every node i ranks its
-// neighbours j by a_src . z_j alone, the same order for every i. GATv2 applies the nonlinearity before the
-// attention vector, which makes the ranking depend on the attending node ("dynamic" attention):
-//   x^l_j = W_l h_j + b_l,  x^r_i = W_r h_i + b_r     W_l, W_r (K F', F); head k uses rows k F' .. (k+1) F' - 1
-//   e_ij = a . LeakyReLU_0.2(x^r_i + x^l_j)          a (1, K, F'), per head; j in N(i) u {i}
-//   alpha_ij = softmax_j(e_ij)                        over i's neighbours only (heed::masked_softmax)
-//   h'_i = sum_j alpha_ij x^l_j  per head, then concatenated (K F') or averaged (F'), + bias.
-// Same adjacency, self-loop, dropout and output conventions as GATConv above (it takes GATConvOptions;
-// GATv2ConvOptions is the same type). PyG's share_weights (W_l = W_r) and edge features are not offered.
-//
-// Parameters, PyG GATv2Conv names and layouts (PyG's Linear for lin_l / lin_r has a bias unless bias=False):
-//   lin_l.weight (K F', F) glorot   lin_l.bias (K F')  uniform(+-1/sqrt(F)), as PyG's Linear
-//   lin_r.weight (K F', F) glorot   lin_r.bias (K F')  uniform(+-1/sqrt(F))
-//   att (1, K, F') glorot           bias (K F') with concat, else (F')   zeros
-// so a state_dict of torch_geometric.nn.GATv2Conv(F, F', heads=K, concat=...) loads by name. Dense, like
-// GATConv, and more memory: the pre-activation x^r_i + x^l_j is (K, n, n, F') per graph (GATConv's is
-// (K, n, n)), so keep n * F' modest (n = 400, K = 4, F' = 8 is 5 M elements).
-//
-//   heed::nn::GATv2Conv conv(heed::nn::GATv2ConvOptions(16, 8).heads(4));
-//   auto [h, alpha] = conv.forward(x, adjacency);          // (n, 32), (K, n, n)
+/// GATv2 (Brody, Alon, Yahav 2022, "How attentive are graph attention networks?"), in the shape of PyTorch
+/// Geometric's GATv2Conv. GAT's attention is "static": LeakyReLU is monotonic, so every node i ranks its
+/// neighbours j by a_src . z_j alone, the same order for every i. GATv2 applies the nonlinearity before the
+/// attention vector, which makes the ranking depend on the attending node ("dynamic" attention):
+///   x^l_j = W_l h_j + b_l,  x^r_i = W_r h_i + b_r     W_l, W_r (K F', F); head k uses rows k F' .. (k+1) F' - 1
+///   e_ij = a . LeakyReLU_0.2(x^r_i + x^l_j)          a (1, K, F'), per head; j in N(i) u {i}
+///   alpha_ij = softmax_j(e_ij)                        over i's neighbours only (heed::masked_softmax)
+///   h'_i = sum_j alpha_ij x^l_j  per head, then concatenated (K F') or averaged (F'), + bias.
+/// Same adjacency, self-loop, dropout and output conventions as GATConv above (it takes GATConvOptions;
+/// GATv2ConvOptions is the same type). PyG's share_weights (W_l = W_r) and edge features are not offered.
+///
+/// Parameters, PyG GATv2Conv names and layouts (PyG's Linear for lin_l / lin_r has a bias unless bias=False):
+///   lin_l.weight (K F', F) glorot   lin_l.bias (K F')  uniform(+-1/sqrt(F)), as PyG's Linear
+///   lin_r.weight (K F', F) glorot   lin_r.bias (K F')  uniform(+-1/sqrt(F))
+///   att (1, K, F') glorot           bias (K F') with concat, else (F')   zeros
+/// so a state_dict of torch_geometric.nn.GATv2Conv(F, F', heads=K, concat=...) loads by name. Dense, like
+/// GATConv, and more memory: the pre-activation x^r_i + x^l_j is (K, n, n, F') per graph (GATConv's is
+/// (K, n, n)), so keep n * F' modest (n = 400, K = 4, F' = 8 is 5 M elements).
+///
+///   heed::nn::GATv2Conv conv(heed::nn::GATv2ConvOptions(16, 8).heads(4));
+///   auto [h, alpha] = conv.forward(x, adjacency);          // (n, 32), (K, n, n)
 using GATv2ConvOptions = GATConvOptions;
 
 class GATv2Conv : public Module {
@@ -142,15 +142,15 @@ class GATv2Conv : public Module {
   explicit GATv2Conv(const GATv2ConvOptions& options);
   GATv2Conv(int64_t in_channels, int64_t out_channels) : GATv2Conv(GATv2ConvOptions(in_channels, out_channels)) {}
   void reset();
-  // x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
+  /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
   const GATv2ConvOptions& options() const { return options_; }
 
-  std::shared_ptr<Linear> lin_l;  // source / neighbour side j: lin_l.weight (K F', F), lin_l.bias (K F')
-  std::shared_ptr<Linear> lin_r;  // target / attending side i: lin_r.weight (K F', F), lin_r.bias (K F')
-  Tensor att;                     // (1, K, F')
-  Tensor bias;                    // (K F') or (F'); undefined with bias(false)
+  std::shared_ptr<Linear> lin_l;  ///< source / neighbour side j: lin_l.weight (K F', F), lin_l.bias (K F')
+  std::shared_ptr<Linear> lin_r;  ///< target / attending side i: lin_r.weight (K F', F), lin_r.bias (K F')
+  Tensor att;                     ///< (1, K, F')
+  Tensor bias;                    ///< (K F') or (F'); undefined with bias(false)
 
  private:
   GATv2ConvOptions options_;

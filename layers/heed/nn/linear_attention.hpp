@@ -44,22 +44,22 @@ namespace heed::nn {
 
 constexpr double kLinearAttentionEps = 1e-6;
 
-// phi(x) = elu(x) + 1, recorded.
+/// phi(x) = elu(x) + 1, recorded.
 Tensor linear_attention_feature_map(const Tensor& x);
 
-// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
+/// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                         double eps = kLinearAttentionEps);
-// The causal RNN form (L == S), one op with its own O(L)-memory backward.
+/// The causal RNN form (L == S), one op with its own O(L)-memory backward.
 Tensor causal_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                                double eps = kLinearAttentionEps);
 
 struct LinearAttentionOutput {
-  Tensor output;   // (N, H, L, m) for the functions, (N, L, E) for the module
-  Tensor weights;  // (N, H, L, S): A_ij / (sum_j A_ij + eps); only from the parallel form
+  Tensor output;   ///< (N, H, L, m) for the functions, (N, L, E) for the module
+  Tensor weights;  ///< (N, H, L, S): A_ij / (sum_j A_ij + eps); only from the parallel form
 };
-// Quadratic reference form. keep_mask Bool broadcastable to (N, H, L, S) (e.g. a causal (L, S) mask),
-// or undefined; key_keep (N, S) as above. Materializes L x S.
+/// Quadratic reference form. keep_mask Bool broadcastable to (N, H, L, S) (e.g. a causal (L, S) mask),
+/// or undefined; key_keep (N, S) as above. Materializes L x S.
 LinearAttentionOutput linear_attention_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
                                                 const Tensor& keep_mask = Tensor(), const Tensor& key_keep = Tensor(),
                                                 double eps = kLinearAttentionEps);
@@ -96,17 +96,17 @@ class LinearAttention : public Module {
   explicit LinearAttention(const LinearAttentionOptions& options);
   LinearAttention(int64_t embed_dim, int64_t num_heads) : LinearAttention(LinearAttentionOptions(embed_dim, num_heads)) {}
   void reset();
-  // query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
-  // key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
-  // rounding) and also returns its weights (N, H, L, S), for drawing.
+  /// query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
+  /// key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
+  /// rounding) and also returns its weights (N, H, L, S), for drawing.
   LinearAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                 const Tensor& key_keep = Tensor(), bool need_weights = false);
-  Tensor forward(const Tensor& x) override;  // self-attention, no padding
+  Tensor forward(const Tensor& x) override;  ///< self-attention, no padding
   std::string extra_repr() const override;
   const LinearAttentionOptions& options() const { return options_; }
 
-  Tensor in_proj_weight;  // (3E, E)
-  Tensor in_proj_bias;    // (3E), undefined with bias(false)
+  Tensor in_proj_weight;  ///< (3E, E)
+  Tensor in_proj_bias;    ///< (3E), undefined with bias(false)
   std::shared_ptr<Linear> out_proj;
 
  private:

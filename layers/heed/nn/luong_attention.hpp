@@ -51,11 +51,11 @@ namespace heed::nn {
 
 enum class LuongScore { Dot, General, Concat, Location };
 enum class LuongAlign { Global, LocalMonotonic, LocalPredictive };
-const char* luong_score_name(LuongScore score);  // "dot", "general", "concat", "location"
-const char* luong_align_name(LuongAlign align);  // "global", "local-m", "local-p"
+const char* luong_score_name(LuongScore score);  ///< "dot", "general", "concat", "location"
+const char* luong_align_name(LuongAlign align);  ///< "global", "local-m", "local-p"
 
 struct LuongAttentionOptions {
-  // query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
+  /// query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
   explicit LuongAttentionOptions(int64_t query_size) : query_size_(query_size), key_size_(query_size) {}
 #define HEED_LUONG_ARG(T, name)         \
   LuongAttentionOptions& name(T value) { \
@@ -67,10 +67,10 @@ struct LuongAttentionOptions {
   HEED_LUONG_ARG(int64_t, key_size)
   HEED_LUONG_ARG(LuongScore, score)
   HEED_LUONG_ARG(LuongAlign, align)
-  HEED_LUONG_ARG(int64_t, units)              // Concat's and local-p's hidden width; 0 = query_size
-  HEED_LUONG_ARG(int64_t, window)             // D for local alignment
-  HEED_LUONG_ARG(int64_t, max_source_length)  // S_max for the Location score
-  HEED_LUONG_ARG(int64_t, output_size)        // rows of W_c; 0 = query_size
+  HEED_LUONG_ARG(int64_t, units)              ///< Concat's and local-p's hidden width; 0 = query_size
+  HEED_LUONG_ARG(int64_t, window)             ///< D for local alignment
+  HEED_LUONG_ARG(int64_t, max_source_length)  ///< S_max for the Location score
+  HEED_LUONG_ARG(int64_t, output_size)        ///< rows of W_c; 0 = query_size
 #undef HEED_LUONG_ARG
 
  private:
@@ -83,31 +83,31 @@ struct LuongAttentionOptions {
 struct AttentionMemory;
 
 struct LuongOutput {
-  Tensor context;      // c_t (N, Dk)
-  Tensor weights;      // a_t (N, S), zeros outside the mask / window
-  Tensor attentional;  // h~_t = tanh(W_c [c_t ; h_t]) (N, output_size)
-  Tensor position;     // local-p: p_t (N, 1); local-m: t; undefined for global attention
+  Tensor context;      ///< c_t (N, Dk)
+  Tensor weights;      ///< a_t (N, S), zeros outside the mask / window
+  Tensor attentional;  ///< h~_t = tanh(W_c [c_t ; h_t]) (N, output_size)
+  Tensor position;     ///< local-p: p_t (N, 1); local-m: t; undefined for global attention
 };
 
 class LuongAttention : public Module {
  public:
   explicit LuongAttention(const LuongAttentionOptions& options);
-  void reset();  // re-draws every parameter (PyTorch Linear init)
-  // keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
+  void reset();  ///< re-draws every parameter (PyTorch Linear init)
+  /// keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
-  // query h_t (N, Dq). step = t, the decoder step (needed by local-m only).
+  /// query h_t (N, Dq). step = t, the decoder step (needed by local-m only).
   LuongOutput forward(const Tensor& query, const AttentionMemory& memory, int64_t step = -1);
   LuongOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask, int64_t step = -1);
-  // The alignment scores before the softmax (N, S) (Location: W_a h_t cut to S). For tests and plots.
+  /// The alignment scores before the softmax (N, S) (Location: W_a h_t cut to S). For tests and plots.
   Tensor scores(const Tensor& query, const AttentionMemory& memory);
   std::string extra_repr() const override;
   const LuongAttentionOptions& options() const { return options_; }
 
-  // Present depending on the score and alignment (see the table above); output_proj always.
+  /// Present depending on the score and alignment (see the table above); output_proj always.
   std::shared_ptr<Linear> query_proj, key_proj, v, location_proj, position_proj, position_v, output_proj;
 
  private:
-  std::string name() const;  // "LuongAttention(general, local-p)" for error messages
+  std::string name() const;  ///< "LuongAttention(general, local-p)" for error messages
   LuongAttentionOptions options_;
 };
 

@@ -39,7 +39,7 @@
 
 namespace heed::nn {
 
-// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
+/// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
 #define HEED_RNN_ARG(T, name)                                        \
  public:                                                             \
   auto& name(const T& value) {                                       \
@@ -61,7 +61,7 @@ struct RNNOptions {
   HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;
   HEED_RNN_ARG(bool, bias) = true;
   HEED_RNN_ARG(bool, batch_first) = false;
-  HEED_RNN_ARG(double, dropout) = 0.0;  // between layers, in training mode only
+  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only
   HEED_RNN_ARG(bool, bidirectional) = false;
 };
 
@@ -111,19 +111,19 @@ struct GRUCellOptions {
 
 #undef HEED_RNN_ARG
 
-// (h, c). An undefined member means zeros.
+/// (h, c). An undefined member means zeros.
 struct LSTMState {
   Tensor h;
   Tensor c;
 };
 
-// What RNN and GRU return: the output sequence and the final hidden state (layers·dirs, N, H).
+/// What RNN and GRU return: the output sequence and the final hidden state (layers·dirs, N, H).
 struct RNNOutput {
   Tensor output;
   Tensor h_n;
 };
 
-// What LSTM returns; `auto [output, h_n, c_n] = lstm->forward(x, {})`.
+/// What LSTM returns; `auto [output, h_n, c_n] = lstm->forward(x, {})`.
 struct LSTMOutput {
   Tensor output;
   Tensor h_n;
@@ -132,13 +132,13 @@ struct LSTMOutput {
 
 enum class RecurrentKind { RNNTanh, RNNReLU, LSTM, GRU };
 
-// What RNN, LSTM and GRU share: the parameters of every layer and direction and the fused op that runs
-// them. Use the derived classes.
+/// What RNN, LSTM and GRU share: the parameters of every layer and direction and the fused op that runs
+/// them. Use the derived classes.
 class RecurrentBase : public Module {
  public:
-  // Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)).
+  /// Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)).
   void reset_parameters();
-  // Per layer, then direction: weight_ih, weight_hh, bias_ih, bias_hh (biases only with bias=true).
+  /// Per layer, then direction: weight_ih, weight_hh, bias_ih, bias_hh (biases only with bias=true).
   const std::vector<Tensor>& flat_weights() const { return flat_weights_; }
   std::string extra_repr() const override;
 
@@ -150,7 +150,7 @@ class RecurrentBase : public Module {
     double dropout;
   };
   RecurrentBase(const char* type_name, const Config& config);
-  // h_0 and c_0 may be undefined (zeros); c_0 and the returned c_n only for LSTM.
+  /// h_0 and c_0 may be undefined (zeros); c_0 and the returned c_n only for LSTM.
   LSTMOutput run(const Tensor& input, const Tensor& h_0, const Tensor& c_0, const Tensor& lengths);
 
   Config config_;
@@ -161,9 +161,9 @@ class RNN : public RecurrentBase {
  public:
   explicit RNN(const RNNOptions& options);
   RNN(int64_t input_size, int64_t hidden_size) : RNN(RNNOptions(input_size, hidden_size)) {}
-  // h_0: (layers·dirs, N, H), or undefined for zeros. lengths: Int64 (N) or undefined (all T).
+  /// h_0: (layers·dirs, N, H), or undefined for zeros. lengths: Int64 (N) or undefined (all T).
   RNNOutput forward(const Tensor& input, const Tensor& h_0, const Tensor& lengths = Tensor());
-  Tensor forward(const Tensor& input) override;  // the output sequence, from a zero state
+  Tensor forward(const Tensor& input) override;  ///< the output sequence, from a zero state
   const RNNOptions& options() const { return options_; }
 
  private:
@@ -174,7 +174,7 @@ class LSTM : public RecurrentBase {
  public:
   explicit LSTM(const LSTMOptions& options);
   LSTM(int64_t input_size, int64_t hidden_size) : LSTM(LSTMOptions(input_size, hidden_size)) {}
-  // state: (h_0, c_0), each (layers·dirs, N, H) or undefined for zeros.
+  /// state: (h_0, c_0), each (layers·dirs, N, H) or undefined for zeros.
   LSTMOutput forward(const Tensor& input, const LSTMState& state, const Tensor& lengths = Tensor());
   Tensor forward(const Tensor& input) override;
   const LSTMOptions& options() const { return options_; }
@@ -195,14 +195,14 @@ class GRU : public RecurrentBase {
   GRUOptions options_;
 };
 
-// One time step. Input (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Each
-// step is one fused op (two GEMMs and the gate kernel), like one step of the layers above.
+/// One time step. Input (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Each
+/// step is one fused op (two GEMMs and the gate kernel), like one step of the layers above.
 class RNNCell : public Module {
  public:
   explicit RNNCell(const RNNCellOptions& options);
   RNNCell(int64_t input_size, int64_t hidden_size) : RNNCell(RNNCellOptions(input_size, hidden_size)) {}
-  Tensor forward(const Tensor& input, const Tensor& h);  // h'
-  Tensor forward(const Tensor& input) override;          // h' from h = 0
+  Tensor forward(const Tensor& input, const Tensor& h);  ///< h'
+  Tensor forward(const Tensor& input) override;          ///< h' from h = 0
   void reset_parameters();
   std::string extra_repr() const override;
   const RNNCellOptions& options() const { return options_; }
@@ -216,8 +216,8 @@ class LSTMCell : public Module {
  public:
   explicit LSTMCell(const LSTMCellOptions& options);
   LSTMCell(int64_t input_size, int64_t hidden_size) : LSTMCell(LSTMCellOptions(input_size, hidden_size)) {}
-  LSTMState forward(const Tensor& input, const LSTMState& state);  // (h', c')
-  Tensor forward(const Tensor& input) override;                    // h' from (0, 0)
+  LSTMState forward(const Tensor& input, const LSTMState& state);  ///< (h', c')
+  Tensor forward(const Tensor& input) override;                    ///< h' from (0, 0)
   void reset_parameters();
   std::string extra_repr() const override;
   const LSTMCellOptions& options() const { return options_; }

@@ -53,34 +53,34 @@ Tensor mask_union(const std::vector<Tensor>& masks);
 
 // ---- attention with a pattern ---------------------------------------------------------------------------
 struct SparseAttentionOutput {
-  Tensor output;   // (N, H, L, m)
-  Tensor weights;  // (N, H, L, S), the reference path only
+  Tensor output;   ///< (N, H, L, m)
+  Tensor weights;  ///< (N, H, L, S), the reference path only
 };
-// keep_mask Bool (L, S) or (H, L, S). scale <= 0 means 1/sqrt(d).
+/// keep_mask Bool (L, S) or (H, L, S). scale <= 0 means 1/sqrt(d).
 SparseAttentionOutput sparse_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const Tensor& keep_mask, double scale = 0.0);
 
-// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
+/// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
 struct BlockLayout {
-  int64_t heads = 1;  // number of patterns: 1 (shared by every head) or H
+  int64_t heads = 1;  ///< number of patterns: 1 (shared by every head) or H
   int64_t query_length = 0, key_length = 0, block_size = 0;
   int64_t query_blocks = 0, key_blocks = 0;
-  Tensor keep_mask;  // (heads, L, S) Bool, dense
-  // Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
-  // r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
+  Tensor keep_mask;  ///< (heads, L, S) Bool, dense
+  /// Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
+  /// r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
   std::vector<int64_t> row_start, key_block;
   std::vector<uint8_t> full;
 
   int64_t kept_blocks() const { return static_cast<int64_t>(key_block.size()); }
-  double density() const {  // kept tiles / all tiles
+  double density() const {  ///< kept tiles / all tiles
     return static_cast<double>(kept_blocks()) / static_cast<double>(heads * query_blocks * key_blocks);
   }
 };
-// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
+/// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
 BlockLayout make_block_layout(const Tensor& keep_mask, int64_t block_size);
 
-// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
-// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
+/// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
+/// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
 Tensor block_sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v, const BlockLayout& layout,
                               double scale = 0.0);
 

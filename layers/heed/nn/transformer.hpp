@@ -73,17 +73,17 @@ namespace heed::nn {
 
 enum class TransformerActivation { ReLU, GELU };
 
-// Masks of one attention block, keep convention. Any may be undefined.
+/// Masks of one attention block, keep convention. Any may be undefined.
 struct AttentionMasks {
-  Tensor key_padding;  // Bool (N, S): true at real keys
-  Tensor attn;         // Bool keep-mask (L, S) or (N, L, S), or a float additive mask (L, S)
-  bool causal = false;  // key j may be seen by query i only when j <= i (top-left aligned, L == S)
+  Tensor key_padding;  ///< Bool (N, S): true at real keys
+  Tensor attn;         ///< Bool keep-mask (L, S) or (N, L, S), or a float additive mask (L, S)
+  bool causal = false;  ///< key j may be seen by query i only when j <= i (top-left aligned, L == S)
 };
 
-// A PyTorch mask (bool: true = blocked; float: additive) in heed's form: a bool mask is negated, a
-// float mask is returned unchanged (MultiheadAttention adds it). Undefined stays undefined.
+/// A PyTorch mask (bool: true = blocked; float: additive) in heed's form: a bool mask is negated, a
+/// float mask is returned unchanged (MultiheadAttention adds it). Undefined stays undefined.
 Tensor from_pytorch_mask(const Tensor& mask);
-// Key-padding keep-mask from token ids: true where tokens != pad_id. (N, S) Bool.
+/// Key-padding keep-mask from token ids: true where tokens != pad_id. (N, S) Bool.
 Tensor padding_keep_mask(const Tensor& tokens, int64_t pad_id);
 
 struct TransformerLayerOptions {
@@ -94,13 +94,13 @@ struct TransformerLayerOptions {
   HEED_TF_ARG(double, dropout) = 0.1;
   HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;
   HEED_TF_ARG(double, layer_norm_eps) = 1e-5;
-  HEED_TF_ARG(bool, batch_first) = true;  // PyTorch's default is false; heed's tensors are batch-first
+  HEED_TF_ARG(bool, batch_first) = true;  ///< PyTorch's default is false; heed's tensors are batch-first
   HEED_TF_ARG(bool, norm_first) = false;
 };
 
 struct EncoderLayerOutput {
-  Tensor output;   // like the input
-  Tensor weights;  // (N, H, L, S) self-attention weights, when asked for
+  Tensor output;   ///< like the input
+  Tensor weights;  ///< (N, H, L, S) self-attention weights, when asked for
 };
 
 class TransformerEncoderLayer : public Module {
@@ -109,8 +109,8 @@ class TransformerEncoderLayer : public Module {
   void reset();
   EncoderLayerOutput forward(const Tensor& src, const AttentionMasks& masks, bool need_weights = false);
   Tensor forward(const Tensor& src) override { return forward(src, AttentionMasks()).output; }
-  // Causal self-attention over the cached positions and the new ones: x_new (N, T_new, E) batch-first.
-  // Appends the new keys/values to `cache`. key_padding (N, S_cached + T_new) or undefined.
+  /// Causal self-attention over the cached positions and the new ones: x_new (N, T_new, E) batch-first.
+  /// Appends the new keys/values to `cache`. key_padding (N, S_cached + T_new) or undefined.
   EncoderLayerOutput forward_cached(const Tensor& x_new, KVCache& cache, const Tensor& key_padding = Tensor(),
                                     bool need_weights = false);
   std::string extra_repr() const override;
@@ -127,25 +127,25 @@ class TransformerEncoderLayer : public Module {
 
 struct DecoderLayerOutput {
   Tensor output;
-  Tensor self_weights;   // (N, H, T, T)
-  Tensor cross_weights;  // (N, H, T, S)
+  Tensor self_weights;   ///< (N, H, T, T)
+  Tensor cross_weights;  ///< (N, H, T, S)
 };
 
-// Keys and values of one decoder layer during incremental decoding.
+/// Keys and values of one decoder layer during incremental decoding.
 struct DecoderLayerCache {
-  KVCache self_attn;   // grows by the new positions at each call
-  KVCache cross_attn;  // the projected memory, filled on the first call
+  KVCache self_attn;   ///< grows by the new positions at each call
+  KVCache cross_attn;  ///< the projected memory, filled on the first call
 };
 
 class TransformerDecoderLayer : public Module {
  public:
   explicit TransformerDecoderLayer(const TransformerLayerOptions& options);
   void reset();
-  // tgt (N, T, E), memory (N, S, E).
+  /// tgt (N, T, E), memory (N, S, E).
   DecoderLayerOutput forward(const Tensor& tgt, const Tensor& memory, const AttentionMasks& tgt_masks,
                              const AttentionMasks& memory_masks, bool need_weights = false);
-  // x_new (N, T_new, E): causal self-attention over cache + new positions, cross-attention to memory
-  // (projected once into cache.cross_attn). memory_masks.causal must be false.
+  /// x_new (N, T_new, E): causal self-attention over cache + new positions, cross-attention to memory
+  /// (projected once into cache.cross_attn). memory_masks.causal must be false.
   DecoderLayerOutput forward_cached(const Tensor& x_new, const Tensor& memory, DecoderLayerCache& cache,
                                     const AttentionMasks& memory_masks, const Tensor& tgt_key_padding = Tensor(),
                                     bool need_weights = false);
@@ -161,7 +161,7 @@ class TransformerDecoderLayer : public Module {
   TransformerLayerOptions options_;
 };
 
-// The output bias alone, for an output projection tied to an embedding ("generator.bias", "lm_head.bias").
+/// The output bias alone, for an output projection tied to an embedding ("generator.bias", "lm_head.bias").
 class TiedBias : public Module {
  public:
   explicit TiedBias(int64_t size);
@@ -169,7 +169,7 @@ class TiedBias : public Module {
   Tensor bias;
 };
 
-// A numbered list of child modules ("0", "1", ...), like torch.nn.ModuleList.
+/// A numbered list of child modules ("0", "1", ...), like torch.nn.ModuleList.
 class ModuleList : public Module {
  public:
   ModuleList() : Module("ModuleList") {}
@@ -181,23 +181,23 @@ class ModuleList : public Module {
 
 struct EncoderOutput {
   Tensor output;
-  std::vector<Tensor> weights;  // per layer (N, H, S, S), when asked for
+  std::vector<Tensor> weights;  ///< per layer (N, H, S, S), when asked for
 };
 
 class TransformerEncoder : public Module {
  public:
-  // final_norm: a LayerNorm(d_model) after the last layer (nn.TransformerEncoder's `norm`).
+  /// final_norm: a LayerNorm(d_model) after the last layer (nn.TransformerEncoder's `norm`).
   TransformerEncoder(const TransformerLayerOptions& layer, int64_t num_layers, bool final_norm);
   EncoderOutput forward(const Tensor& src, const AttentionMasks& masks, bool need_weights = false);
   Tensor forward(const Tensor& src) override { return forward(src, AttentionMasks()).output; }
-  // Incremental causal pass (decoder-only models): one cache per layer, resized on first use.
+  /// Incremental causal pass (decoder-only models): one cache per layer, resized on first use.
   EncoderOutput forward_cached(const Tensor& x_new, std::vector<KVCache>& caches, const Tensor& key_padding = Tensor(),
                                bool need_weights = false);
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   std::shared_ptr<TransformerEncoderLayer> layer(int64_t i) const { return layers_.at(static_cast<size_t>(i)); }
 
   std::shared_ptr<ModuleList> layers;
-  std::shared_ptr<LayerNorm> norm;  // null without final_norm
+  std::shared_ptr<LayerNorm> norm;  ///< null without final_norm
 
  private:
   std::vector<std::shared_ptr<TransformerEncoderLayer>> layers_;
@@ -206,7 +206,7 @@ class TransformerEncoder : public Module {
 
 struct DecoderOutput {
   Tensor output;
-  std::vector<Tensor> self_weights, cross_weights;  // per layer
+  std::vector<Tensor> self_weights, cross_weights;  ///< per layer
 };
 
 class TransformerDecoder : public Module {
@@ -245,17 +245,17 @@ struct TransformerOptions {
 };
 
 struct TransformerOutput {
-  Tensor output;  // (N, T, E)
+  Tensor output;  ///< (N, T, E)
   std::vector<Tensor> encoder_weights, decoder_self_weights, decoder_cross_weights;
 };
 
-// torch.nn.Transformer: encoder (with final norm) + decoder (with final norm) on embedded sequences.
+/// torch.nn.Transformer: encoder (with final norm) + decoder (with final norm) on embedded sequences.
 class Transformer : public Module {
  public:
   explicit Transformer(const TransformerOptions& options = TransformerOptions());
-  // src (N, S, E), tgt (N, T, E). src_masks apply to encoder self-attention, tgt_masks to decoder
-  // self-attention (set .causal for the usual target mask), memory_masks to cross-attention (its
-  // key_padding is usually the source padding).
+  /// src (N, S, E), tgt (N, T, E). src_masks apply to encoder self-attention, tgt_masks to decoder
+  /// self-attention (set .causal for the usual target mask), memory_masks to cross-attention (its
+  /// key_padding is usually the source padding).
   TransformerOutput forward(const Tensor& src, const Tensor& tgt, const AttentionMasks& src_masks = {},
                             const AttentionMasks& tgt_masks = {}, const AttentionMasks& memory_masks = {},
                             bool need_weights = false);
@@ -270,7 +270,7 @@ class Transformer : public Module {
 
 // ---- positional encodings ------------------------------------------------------------------------------
 
-// x + PE[start : start + T] for x (N, T, d). The table (max_len, d) is a constant (not in state_dict).
+/// x + PE[start : start + T] for x (N, T, d). The table (max_len, d) is a constant (not in state_dict).
 class PositionalEncoding : public Module {
  public:
   PositionalEncoding(int64_t d_model, int64_t max_len = 5000);
@@ -281,10 +281,10 @@ class PositionalEncoding : public Module {
 
  private:
   int64_t d_model_, max_len_;
-  Tensor pe_;  // (max_len, d) Float32; converted on use to x's dtype
+  Tensor pe_;  ///< (max_len, d) Float32; converted on use to x's dtype
 };
 
-// x + weight[start : start + T]; weight (max_len, d) ~ N(0, 0.02^2) (GPT-2's init).
+/// x + weight[start : start + T]; weight (max_len, d) ~ N(0, 0.02^2) (GPT-2's init).
 class LearnedPositionalEmbedding : public Module {
  public:
   LearnedPositionalEmbedding(int64_t max_len, int64_t d_model);
@@ -316,41 +316,41 @@ struct Seq2SeqTransformerOptions {
   HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;
   HEED_TF_ARG(bool, norm_first) = false;
   HEED_TF_ARG(int64_t, max_len) = 512;
-  HEED_TF_ARG(int64_t, pad_id) = 0;  // source and target padding token (keep-masks come from it)
+  HEED_TF_ARG(int64_t, pad_id) = 0;  ///< source and target padding token (keep-masks come from it)
   HEED_TF_ARG(PositionalKind, positional) = PositionalKind::Sinusoidal;
-  HEED_TF_ARG(bool, scale_embedding) = true;     // Emb * sqrt(d_model)
-  HEED_TF_ARG(bool, tie_output) = false;         // generator weight = target embedding weight
-  HEED_TF_ARG(bool, share_embeddings) = false;   // one table for source and target (needs equal vocabs)
+  HEED_TF_ARG(bool, scale_embedding) = true;     ///< Emb * sqrt(d_model)
+  HEED_TF_ARG(bool, tie_output) = false;         ///< generator weight = target embedding weight
+  HEED_TF_ARG(bool, share_embeddings) = false;   ///< one table for source and target (needs equal vocabs)
 };
 
-// Embeddings + positional encoding + nn.Transformer + generator Linear(d, tgt_vocab).
-// Parameter names: src_embed.weight, tgt_embed.weight (absent with share_embeddings), [src_pos.weight,
-// tgt_pos.weight with learned positions], transformer.*, generator.weight (absent with tie_output),
-// generator.bias.
+/// Embeddings + positional encoding + nn.Transformer + generator Linear(d, tgt_vocab).
+/// Parameter names: src_embed.weight, tgt_embed.weight (absent with share_embeddings), [src_pos.weight,
+/// tgt_pos.weight with learned positions], transformer.*, generator.weight (absent with tie_output),
+/// generator.bias.
 class Seq2SeqTransformer : public Module {
  public:
   explicit Seq2SeqTransformer(const Seq2SeqTransformerOptions& options);
-  // src (N, S), tgt_in (N, T) Int64 -> logits (N, T, tgt_vocab). Padding masks come from pad_id; the
-  // decoder's self-attention is causal. With need_weights, attention_weights() holds the weights.
+  /// src (N, S), tgt_in (N, T) Int64 -> logits (N, T, tgt_vocab). Padding masks come from pad_id; the
+  /// decoder's self-attention is causal. With need_weights, attention_weights() holds the weights.
   Tensor forward(const Tensor& src, const Tensor& tgt_in, bool need_weights = false);
-  Tensor encode(const Tensor& src);                  // memory (N, S, d)
-  // Logits (N, T, V) of tgt_in given the memory (a full, uncached decoder pass).
+  Tensor encode(const Tensor& src);                  ///< memory (N, S, d)
+  /// Logits (N, T, V) of tgt_in given the memory (a full, uncached decoder pass).
   Tensor decode(const Tensor& memory, const Tensor& src_keep, const Tensor& tgt_in, bool need_weights = false);
-  // A cached step decoder over `memory` for greedy / beam / sampling (heed/nn/decoding.hpp).
+  /// A cached step decoder over `memory` for greedy / beam / sampling (heed/nn/decoding.hpp).
   std::unique_ptr<IncrementalDecoder> incremental_decoder(const Tensor& src);
-  // The same, re-running the full decoder on the whole prefix at every step (reference, slower).
+  /// The same, re-running the full decoder on the whole prefix at every step (reference, slower).
   std::unique_ptr<IncrementalDecoder> uncached_decoder(const Tensor& src);
-  // Weights of the last forward/decode with need_weights: per layer (N, H, L, S), detached.
+  /// Weights of the last forward/decode with need_weights: per layer (N, H, L, S), detached.
   const TransformerOutput& attention_weights() const { return last_weights_; }
   const Seq2SeqTransformerOptions& options() const { return options_; }
 
   std::shared_ptr<Embedding> src_embed, tgt_embed;
   std::shared_ptr<Module> src_pos, tgt_pos;
   std::shared_ptr<Transformer> transformer;
-  std::shared_ptr<Linear> generator;  // null with tie_output: the logits use tgt_embed.weight
-  std::shared_ptr<TiedBias> tied_generator;  // with tie_output: the bias, named generator.bias
+  std::shared_ptr<Linear> generator;  ///< null with tie_output: the logits use tgt_embed.weight
+  std::shared_ptr<TiedBias> tied_generator;  ///< with tie_output: the bias, named generator.bias
 
-  // Internal pieces used by the step decoders.
+  /// Internal pieces used by the step decoders.
   Tensor embed_target(const Tensor& tokens, int64_t start);
   Tensor project(const Tensor& hidden);
 
@@ -371,38 +371,38 @@ struct TransformerLMOptions {
   HEED_TF_ARG(int64_t, dim_feedforward) = 512;
   HEED_TF_ARG(double, dropout) = 0.1;
   HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::GELU;
-  HEED_TF_ARG(bool, norm_first) = true;  // GPT-style pre-LN (the final norm is always present)
+  HEED_TF_ARG(bool, norm_first) = true;  ///< GPT-style pre-LN (the final norm is always present)
   HEED_TF_ARG(int64_t, max_len) = 1024;
   HEED_TF_ARG(PositionalKind, positional) = PositionalKind::Learned;
   HEED_TF_ARG(bool, scale_embedding) = false;
-  HEED_TF_ARG(bool, tie_weights) = true;  // the output projection reuses the token embedding
+  HEED_TF_ARG(bool, tie_weights) = true;  ///< the output projection reuses the token embedding
 };
 
-// A causal language model: tokens (N, T) -> logits (N, T, V).
-//   h = Drop(Emb(tokens) [* sqrt(d)] + P[0:T]);  h = TransformerEncoder(h, causal);  logits = h W^T + b
-// The blocks are TransformerEncoderLayers with a causal mask (what PyTorch users build a GPT from).
-// Parameter names: embed.weight, [pos.weight], encoder.layers.<i>.*, encoder.norm.*, lm_head.weight
-// (absent when tied: the logits use embed.weight), lm_head.bias.
+/// A causal language model: tokens (N, T) -> logits (N, T, V).
+///   h = Drop(Emb(tokens) [* sqrt(d)] + P[0:T]);  h = TransformerEncoder(h, causal);  logits = h W^T + b
+/// The blocks are TransformerEncoderLayers with a causal mask (what PyTorch users build a GPT from).
+/// Parameter names: embed.weight, [pos.weight], encoder.layers.<i>.*, encoder.norm.*, lm_head.weight
+/// (absent when tied: the logits use embed.weight), lm_head.bias.
 class TransformerLM : public Module {
  public:
   explicit TransformerLM(const TransformerLMOptions& options);
   Tensor forward(const Tensor& tokens) override { return forward(tokens, Tensor(), false); }
-  // key_padding (N, T) Bool keep-mask or undefined. need_weights keeps each layer's (N, H, T, T) weights.
+  /// key_padding (N, T) Bool keep-mask or undefined. need_weights keeps each layer's (N, H, T, T) weights.
   Tensor forward(const Tensor& tokens, const Tensor& key_padding, bool need_weights);
-  // Continues each prompt row (N, T0) by n tokens using the KV cache; returns (N, T0 + n') with n' <= n
-  // (shorter when every row produced options.eos). Runs under NoGradGuard in eval mode (restored after).
+  /// Continues each prompt row (N, T0) by n tokens using the KV cache; returns (N, T0 + n') with n' <= n
+  /// (shorter when every row produced options.eos). Runs under NoGradGuard in eval mode (restored after).
   Tensor generate(const Tensor& prompt, int64_t n, const SamplingOptions& options = SamplingOptions());
   std::unique_ptr<IncrementalDecoder> incremental_decoder();
   std::unique_ptr<IncrementalDecoder> uncached_decoder();
-  // Per layer (N, H, T, T) from the last forward with need_weights (detached).
+  /// Per layer (N, H, T, T) from the last forward with need_weights (detached).
   const std::vector<Tensor>& attention_weights() const { return last_weights_; }
   const TransformerLMOptions& options() const { return options_; }
 
   std::shared_ptr<Embedding> embed;
   std::shared_ptr<Module> pos;
   std::shared_ptr<TransformerEncoder> encoder;
-  std::shared_ptr<Linear> lm_head;        // null when tied
-  std::shared_ptr<TiedBias> tied_head;    // when tied: the bias, named lm_head.bias
+  std::shared_ptr<Linear> lm_head;        ///< null when tied
+  std::shared_ptr<TiedBias> tied_head;    ///< when tied: the bias, named lm_head.bias
 
   Tensor embed_tokens(const Tensor& tokens, int64_t start);
   Tensor project(const Tensor& hidden);
