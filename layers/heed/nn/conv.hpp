@@ -71,7 +71,8 @@ struct Pool2dOptions {
   Pool2dOptions& padding(Size2 v) { padding_ = v; return *this; }  ///< added on each side
   Size2 kernel_size() const { return kernel_size_; }  ///< (kh, kw) of the window
   Size2 stride() const { return stride_; }  ///< step of the window (default: the kernel size)
-  Size2 padding() const { return padding_; }  ///< added on each side (-inf for max, 0 for average); at most half the kernel
+  /// Added on each side (-inf for max, 0 for average); at most half the kernel.
+  Size2 padding() const { return padding_; }
 
  private:
   Size2 kernel_size_, stride_, padding_ = 0;
