@@ -60,12 +60,14 @@ Tensor keep_mask_from_lengths(const Tensor& lengths, int64_t steps);
 AttentionMemory make_attention_memory(const std::string& layer, const Tensor& keys, int64_t key_size,
                                       const Tensor& keep_mask);
 
+/// Sizes of BahdanauAttention.
 struct BahdanauAttentionOptions {
+  /// Dq (decoder state), Dk (encoder output) and the hidden width of the score.
   BahdanauAttentionOptions(int64_t query_size, int64_t key_size, int64_t units)
       : query_size_(query_size), key_size_(key_size), units_(units) {}
-  int64_t query_size() const { return query_size_; }
-  int64_t key_size() const { return key_size_; }
-  int64_t units() const { return units_; }
+  int64_t query_size() const { return query_size_; }  ///< Dq
+  int64_t key_size() const { return key_size_; }      ///< Dk
+  int64_t units() const { return units_; }            ///< width of W q and U h̄_s in the score
 
  private:
   int64_t query_size_, key_size_, units_;
@@ -78,18 +80,22 @@ struct BahdanauAttentionOptions {
 /// nn.Linear of these names loads the checkpoint.
 class BahdanauAttention : public Module {
  public:
-  explicit BahdanauAttention(const BahdanauAttentionOptions& options);
+  explicit BahdanauAttention(const BahdanauAttentionOptions& options);  ///< throws on non-positive sizes
+  /// Same as BahdanauAttention(BahdanauAttentionOptions(query_size, key_size, units)).
   BahdanauAttention(int64_t query_size, int64_t key_size, int64_t units)
       : BahdanauAttention(BahdanauAttentionOptions(query_size, key_size, units)) {}
   /// keys (N, S, Dk); keep_mask Bool (N, S) or undefined. Computes U h̄_s once: (N, S, units).
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
   /// query (N, Dq): the previous decoder state.
   Seq2SeqAttentionOutput forward(const Tensor& query, const AttentionMemory& memory);
+  /// The same after precompute(keys, keep_mask) (convenient for one-off calls).
   Seq2SeqAttentionOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask);
   std::string extra_repr() const override;
-  const BahdanauAttentionOptions& options() const { return options_; }
+  const BahdanauAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  std::shared_ptr<Linear> query_proj, key_proj, v;
+  std::shared_ptr<Linear> query_proj;  ///< W (units, Dq), no bias
+  std::shared_ptr<Linear> key_proj;    ///< U (units, Dk), no bias
+  std::shared_ptr<Linear> v;           ///< v (1, units), no bias
 
  private:
   BahdanauAttentionOptions options_;

@@ -54,6 +54,7 @@ class Generator;
 
 namespace heed::nn {
 
+/// Settings of SpatialAttention. Setters chain; the same names without arguments read.
 struct SpatialAttentionOptions {
   /// D: annotation size, Hd: decoder state size, A: attention (hidden) size.
   SpatialAttentionOptions(int64_t annotation_size, int64_t hidden_size, int64_t attention_size)
@@ -66,11 +67,11 @@ struct SpatialAttentionOptions {
     score_bias_ = on;
     return *this;
   }
-  int64_t annotation_size() const { return annotation_size_; }
-  int64_t hidden_size() const { return hidden_size_; }
-  int64_t attention_size() const { return attention_size_; }
-  bool gate() const { return gate_; }
-  bool score_bias() const { return score_bias_; }
+  int64_t annotation_size() const { return annotation_size_; }  ///< D
+  int64_t hidden_size() const { return hidden_size_; }          ///< Hd
+  int64_t attention_size() const { return attention_size_; }    ///< A
+  bool gate() const { return gate_; }                           ///< with β
+  bool score_bias() const { return score_bias_; }               ///< with c
 
  private:
   int64_t annotation_size_, hidden_size_, attention_size_;
@@ -78,12 +79,14 @@ struct SpatialAttentionOptions {
   bool score_bias_ = true;
 };
 
+/// What soft attention (SpatialAttention::forward) returns.
 struct SpatialAttentionOutput {
   Tensor context;  ///< z (N, D), gated by β when the gate is on
   Tensor weights;  ///< α (N, L); rows sum to 1, or are all zeros when fully masked
   Tensor gate;     ///< β (N, 1), undefined when the gate is off
 };
 
+/// What hard attention (SpatialAttention::forward_hard) returns.
 struct HardAttentionOutput {
   Tensor context;     ///< z = β a_s (N, D); the soft context with use_expectation
   Tensor weights;     ///< α (N, L)
@@ -93,10 +96,11 @@ struct HardAttentionOutput {
   Tensor entropy;     ///< H[α] = -Σ_i α_i log α_i (N), differentiable (0 log 0 = 0)
 };
 
+/// Show, Attend and Tell's attention over image locations: soft (deterministic) or hard (sampled); see above.
 class SpatialAttention : public Module {
  public:
-  explicit SpatialAttention(const SpatialAttentionOptions& options);
-  void reset();
+  explicit SpatialAttention(const SpatialAttentionOptions& options);  ///< throws on non-positive sizes
+  void reset();  ///< every Linear re-drawn with PyTorch's init
 
   /// W_c a + b (N, L, A) for annotations (N, L, D): compute once per image, pass to every step.
   Tensor project_annotations(const Tensor& annotations);
@@ -110,7 +114,7 @@ class SpatialAttention : public Module {
                                    const Tensor& keep_mask, Generator& gen, bool use_expectation = false);
   Tensor forward(const Tensor& annotations) override;  ///< the soft context with h = 0, no mask
   std::string extra_repr() const override;
-  const SpatialAttentionOptions& options() const { return options_; }
+  const SpatialAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
   std::shared_ptr<Linear> encoder_att;  ///< W_c, b
   std::shared_ptr<Linear> decoder_att;  ///< W_d (no bias)
@@ -136,6 +140,7 @@ Tensor doubly_stochastic_penalty(const Tensor& weights, const Tensor& step_mask 
 Tensor reinforce_surrogate_loss(const Tensor& log_likelihood, const Tensor& sample_log_prob, const Tensor& entropy,
                                 double baseline, double reward_scale = 1.0, double entropy_weight = 0.0);
 
+/// Settings of HardAttentionTrainer (arctic-captions' values by default). Setters chain.
 struct HardAttentionTrainerOptions {
   HardAttentionTrainerOptions& reward_scale(double v) {  ///< λ_r (arctic: 1/10 via its x10 on the cost)
     reward_scale_ = v;
@@ -153,10 +158,10 @@ struct HardAttentionTrainerOptions {
     semi_sampling_p_ = v;
     return *this;
   }
-  double reward_scale() const { return reward_scale_; }
-  double entropy_weight() const { return entropy_weight_; }
-  double baseline_decay() const { return baseline_decay_; }
-  double semi_sampling_p() const { return semi_sampling_p_; }
+  double reward_scale() const { return reward_scale_; }        ///< λ_r (default 0.1)
+  double entropy_weight() const { return entropy_weight_; }    ///< λ_e (default 0.002)
+  double baseline_decay() const { return baseline_decay_; }    ///< decay of the moving-average baseline (0.9)
+  double semi_sampling_p() const { return semi_sampling_p_; }  ///< expectation-minibatch probability (0.5)
 
  private:
   double reward_scale_ = 0.1;
@@ -170,14 +175,14 @@ struct HardAttentionTrainerOptions {
 ///   Tensor loss = trainer.surrogate(log_likelihood, sample_log_prob, entropy);  // updates the baseline
 class HardAttentionTrainer {
  public:
-  explicit HardAttentionTrainer(const HardAttentionTrainerOptions& options = {});
+  explicit HardAttentionTrainer(const HardAttentionTrainerOptions& options = {});  ///< baseline starts at 0
   bool use_expectation(Generator& gen) const;  ///< true with probability semi_sampling_p
   /// reinforce_surrogate_loss with the current baseline, then b = decay b + (1 - decay) mean(log_likelihood).
   /// The first call starts the baseline at 0, as arctic does.
   Tensor surrogate(const Tensor& log_likelihood, const Tensor& sample_log_prob, const Tensor& entropy);
-  double baseline() const { return baseline_; }
+  double baseline() const { return baseline_; }  ///< b, the current moving average of the log-likelihood
   void set_baseline(double b) { baseline_ = b; }  ///< e.g. from a checkpoint
-  const HardAttentionTrainerOptions& options() const { return options_; }
+  const HardAttentionTrainerOptions& options() const { return options_; }  ///< the settings it was made with
 
  private:
   HardAttentionTrainerOptions options_;
