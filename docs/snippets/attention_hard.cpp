@@ -1,6 +1,5 @@
 // Soft versus hard attention: the soft context is the expectation of the hard (sampled) one.
 #include <heed/heed.hpp>
-#include <heed/nn/spatial_attention.hpp>
 
 #include <cmath>
 #include <cstdio>
