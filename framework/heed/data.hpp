@@ -44,7 +44,8 @@ struct LoaderOptions {
 /// Cuts a TensorDataset into batches in a (re)shuffled order.
 class DataLoader {
  public:
-  /// Keeps a pointer to `dataset`, which must outlive the loader; shuffles once. Throws when batch_size <= 0.
+  /// Keeps a pointer to `dataset`, which must outlive the loader; draws a first order when shuffle is on.
+  /// Throws heed::Error when batch_size <= 0.
   DataLoader(const TensorDataset& dataset, LoaderOptions options);
   std::size_t size() const;  ///< batches per epoch
   /// Batch i of the current order: the rows of each dataset tensor (no grad); throws when i >= size().

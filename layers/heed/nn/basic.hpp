@@ -67,7 +67,7 @@ class LayerNorm : public Module {
  public:
   /// Normalizes over trailing axes equal to normalized_shape; throws on an empty or non-positive shape.
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
-  void reset();  ///< weight = 1, bias = 0
+  void reset();  ///< weight = 1, bias = 0 (nothing without elementwise_affine)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
@@ -149,7 +149,7 @@ class Softplus : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   double beta;       ///< sharpness: log(1 + e^(beta x)) / beta
-  double threshold;  ///< above beta x > threshold the output is x itself
+  double threshold;  ///< where beta x > threshold the output is x itself
 };
 
 /// e^x_i / sum_j e^x_j along `axis` (each slice sums to 1).
