@@ -49,7 +49,7 @@ struct AttentionMemory {
 struct Seq2SeqAttentionOutput {
   Tensor context;  ///< (N, Dk)
   Tensor weights;  ///< (N, S): sums to 1 over kept positions, or 0 for a fully masked row (and, for local-p
-                   /// attention, to the Gaussian-weighted sum, which is at most 1)
+                   ///< attention, to the Gaussian-weighted sum, which is at most 1)
 };
 
 /// Bool (N, S) keep-mask from Int64 (N) lengths: keep s < lengths[i].
