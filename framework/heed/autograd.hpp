@@ -45,8 +45,8 @@
 
 namespace heed {
 
-bool is_grad_enabled();
-void set_grad_enabled(bool enabled);
+bool is_grad_enabled();  ///< grad mode of this thread (on by default): whether ops are recorded
+void set_grad_enabled(bool enabled);  ///< sets this thread's grad mode; prefer NoGradGuard / EnableGradGuard
 
 /// Turns recording off for its scope (inference, evaluation, optimizer updates).
 class NoGradGuard {
@@ -72,6 +72,7 @@ class EnableGradGuard {
   bool previous_;
 };
 
+/// A backward closure: receives the output's gradient and calls accumulate_grad for each input.
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 
 /// True when grad mode is on and some input requires grad: the op will be recorded.

@@ -22,8 +22,8 @@ class TensorDataset {
  public:
   TensorDataset() = default;
   explicit TensorDataset(std::vector<Tensor> tensors);  ///< throws when first axes differ
-  int64_t size() const { return size_; }
-  const std::vector<Tensor>& tensors() const { return tensors_; }
+  int64_t size() const { return size_; }  ///< rows (the shared first-axis length)
+  const std::vector<Tensor>& tensors() const { return tensors_; }  ///< the tensors, in construction order
   std::vector<Tensor> rows(const Tensor& index) const;  ///< index_select of each tensor (no grad)
   /// Splits off the last `fraction` of the rows (Keras' validation_split takes the tail too).
   std::pair<TensorDataset, TensorDataset> split_tail(double fraction) const;
@@ -33,17 +33,22 @@ class TensorDataset {
   int64_t size_ = 0;
 };
 
+/// Settings of a DataLoader.
 struct LoaderOptions {
-  int64_t batch_size = 32;
-  bool shuffle = true;
-  uint64_t seed = 0;
-  bool drop_last = false;
+  int64_t batch_size = 32;  ///< rows per batch; must be > 0
+  bool shuffle = true;      ///< a random order (else the dataset's order)
+  uint64_t seed = 0;        ///< seed of the loader's own generator
+  bool drop_last = false;   ///< skip a last batch smaller than batch_size
 };
 
+/// Cuts a TensorDataset into batches in a (re)shuffled order.
 class DataLoader {
  public:
+  /// Keeps a pointer to `dataset`, which must outlive the loader; draws a first order when shuffle is on.
+  /// Throws heed::Error when batch_size <= 0.
   DataLoader(const TensorDataset& dataset, LoaderOptions options);
   std::size_t size() const;  ///< batches per epoch
+  /// Batch i of the current order: the rows of each dataset tensor (no grad); throws when i >= size().
   std::vector<Tensor> batch(std::size_t i) const;
   /// Draws a new order (when shuffle is on) from the loader's own generator; the order is a function of
   /// the generator's state alone.
@@ -63,7 +68,11 @@ struct PaddedBatch {
   Tensor lengths;  ///< Int64 (N): real tokens per row
   Tensor mask;     ///< Bool (N, T): true at real tokens (a keep-mask)
 };
-enum class Side { Pre, Post };
+/// Where pad_sequences pads or truncates a sequence.
+enum class Side {
+  Pre,   ///< at the start
+  Post,  ///< at the end
+};
 /// Keras pad_sequences: pad (and truncate) each sequence to max_length (0 = longest), `pad_value` in the
 /// gaps; Post padding/truncation keeps the start of long sequences. Empty sequences get length 0.
 PaddedBatch pad_sequences(const std::vector<std::vector<int64_t>>& sequences, int64_t max_length = 0,
@@ -75,13 +84,19 @@ class Tokenizer {
  public:
   /// max_words caps the vocabulary size, `<pad>` and `<oov>` included (0 = keep every word).
   explicit Tokenizer(int64_t max_words = 0) : max_words_(max_words) {}
+  /// The tokens of `text`: lower-cased words split at white space; punctuation other than ' is a token alone.
   static std::vector<std::string> split(const std::string& text);
+  /// Rebuilds the vocabulary from `texts`: most frequent words first, ties in first-seen order.
   void fit(const std::vector<std::string>& texts);
+  /// The ids of text's tokens; words outside the vocabulary become kOov.
   std::vector<int64_t> encode(const std::string& text) const;
+  /// encode() of each text (ragged: feed them to pad_sequences).
   std::vector<std::vector<int64_t>> encode(const std::vector<std::string>& texts) const;
-  const std::string& word(int64_t id) const;  ///< "<pad>", "<oov>", or the word
+  const std::string& word(int64_t id) const;  ///< "<pad>", "<oov>", or the word; throws when out of range
+  /// Ids in use, `<pad>` and `<oov>` included (an Embedding's num_embeddings).
   int64_t vocab_size() const { return static_cast<int64_t>(words_.size()); }
-  static constexpr int64_t kPad = 0, kOov = 1;
+  static constexpr int64_t kPad = 0;  ///< the id of padding
+  static constexpr int64_t kOov = 1;  ///< the id of every out-of-vocabulary word
 
  private:
   int64_t max_words_;

@@ -13,12 +13,14 @@
 
 namespace heed {
 
+/// The exception for bad input (shapes, dtypes, arguments, files); what() names the op and the values.
 class Error : public std::runtime_error {
  public:
+  /// `what` is the complete message, e.g. "matmul: inner dimensions differ: [32, 100] x [64, 1]".
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
-/// "[2, 3, 4]"
+/// A shape as it appears in error messages: {2, 3, 4} -> "[2, 3, 4]", {} -> "[]".
 std::string shape_str(const std::vector<int64_t>& shape);
 
 // Throws heed::Error with a formatted message: HEED_CHECK(cond, "op: what {} {}", a, b).

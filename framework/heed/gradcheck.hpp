@@ -19,22 +19,27 @@
 
 namespace heed {
 
+/// Tolerances of heed::gradcheck: an element passes when |analytic - numeric| <= atol + rtol * |numeric|.
 struct GradcheckOptions {
-  double eps = 1e-6;
-  double atol = 1e-6;
-  double rtol = 1e-5;
+  double eps = 1e-6;   ///< h of the central difference (L(x+h) - L(x-h)) / 2h
+  double atol = 1e-6;  ///< absolute tolerance
+  double rtol = 1e-5;  ///< tolerance relative to |numeric|
   uint64_t seed = 1234;  ///< for the projection R
 };
 
+/// What heed::gradcheck found, over every checked element of every input that requires grad.
 struct GradcheckResult {
-  bool ok = true;
-  double max_abs_error = 0.0;
-  double max_rel_error = 0.0;
-  int64_t elements_checked = 0;
+  bool ok = true;                ///< every element within tolerance
+  double max_abs_error = 0.0;    ///< largest |analytic - numeric|
+  double max_rel_error = 0.0;    ///< largest |analytic - numeric| / |numeric|
+  int64_t elements_checked = 0;  ///< input elements perturbed (two evaluations of f each)
   std::string report;  ///< empty when ok; else the first mismatches
 };
 
+/// The checked function: the inputs in, one float tensor of any shape out.
 using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
+/// Compares backward's gradient of sum(f(inputs) * R) with central differences, element by element.
+/// Throws heed::Error when no input requires grad, an input is not a Float64 leaf, or f's output is not Float64.
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
 

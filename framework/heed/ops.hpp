@@ -30,54 +30,53 @@ namespace heed {
 class Generator;
 
 // ---- elementwise: binary (broadcasting) ----------------------------------------------------------
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b);  ///< a + b
+Tensor sub(const Tensor& a, const Tensor& b);  ///< a - b
+Tensor mul(const Tensor& a, const Tensor& b);  ///< a * b, elementwise
+Tensor div(const Tensor& a, const Tensor& b);  ///< a / b, elementwise
 Tensor pow(const Tensor& a, const Tensor& b);  ///< a > 0 where b is differentiated
 Tensor maximum(const Tensor& a, const Tensor& b);  ///< ties send the gradient to a
-Tensor minimum(const Tensor& a, const Tensor& b);
-/// scalar forms
-Tensor add(const Tensor& a, double b);
-Tensor sub(const Tensor& a, double b);
+Tensor minimum(const Tensor& a, const Tensor& b);  ///< ties send the gradient to a
+Tensor add(const Tensor& a, double b);  ///< a + b elementwise (scalar forms: the result has a's shape and dtype)
+Tensor sub(const Tensor& a, double b);  ///< a - b
 Tensor rsub(double a, const Tensor& b);  ///< a - b
-Tensor mul(const Tensor& a, double b);
-Tensor div(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);  ///< a * b
+Tensor div(const Tensor& a, double b);  ///< a / b
 Tensor rdiv(double a, const Tensor& b);  ///< a / b
-Tensor pow(const Tensor& a, double exponent);
+Tensor pow(const Tensor& a, double exponent);  ///< a^exponent; gradient exponent * a^(exponent-1)
 
 // ---- elementwise: unary --------------------------------------------------------------------------
-Tensor neg(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
+Tensor neg(const Tensor& x);  ///< -x
+Tensor exp(const Tensor& x);  ///< e^x
+Tensor log(const Tensor& x);  ///< natural logarithm (-inf at 0, NaN below)
+Tensor sqrt(const Tensor& x);  ///< square root; gradient 1 / (2 sqrt(x)) (inf at 0)
 Tensor abs(const Tensor& x);  ///< gradient 0 at 0
-Tensor square(const Tensor& x);
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);
-Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor square(const Tensor& x);  ///< x^2
+Tensor sin(const Tensor& x);  ///< sine (radians)
+Tensor cos(const Tensor& x);  ///< cosine (radians)
+Tensor tanh(const Tensor& x);  ///< hyperbolic tangent; gradient 1 - tanh^2
+Tensor sigmoid(const Tensor& x);  ///< 1 / (1 + e^-x); gradient y (1 - y)
+Tensor relu(const Tensor& x);  ///< max(x, 0); gradient 0 at 0
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);  ///< x for x > 0, negative_slope * x otherwise
 /// GELU: exact x*Phi(x) (approximate=false) or PyTorch's tanh approximation.
 Tensor gelu(const Tensor& x, bool approximate = false);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);  ///< PyTorch's definition
-Tensor elu(const Tensor& x, double alpha = 1.0);
+Tensor elu(const Tensor& x, double alpha = 1.0);  ///< x for x > 0, alpha * (e^x - 1) otherwise
 Tensor clamp(const Tensor& x, double low, double high);  ///< gradient passes where low <= x <= high
 
 // ---- comparison and logic (no gradient; the result is Bool) --------------------------------------
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, double b);
-Tensor lt(const Tensor& a, double b);
-Tensor gt(const Tensor& a, double b);
-Tensor logical_and(const Tensor& a, const Tensor& b);
-Tensor logical_or(const Tensor& a, const Tensor& b);
-Tensor logical_not(const Tensor& a);
+Tensor eq(const Tensor& a, const Tensor& b);  ///< a == b, broadcasting; mixed dtypes compare as Float64
+Tensor ne(const Tensor& a, const Tensor& b);  ///< a != b
+Tensor lt(const Tensor& a, const Tensor& b);  ///< a < b
+Tensor le(const Tensor& a, const Tensor& b);  ///< a <= b
+Tensor gt(const Tensor& a, const Tensor& b);  ///< a > b
+Tensor ge(const Tensor& a, const Tensor& b);  ///< a >= b
+Tensor eq(const Tensor& a, double b);  ///< a == b, b converted to a's dtype
+Tensor lt(const Tensor& a, double b);  ///< a < b
+Tensor gt(const Tensor& a, double b);  ///< a > b
+Tensor logical_and(const Tensor& a, const Tensor& b);  ///< elementwise AND of Bool tensors (broadcasting)
+Tensor logical_or(const Tensor& a, const Tensor& b);  ///< elementwise OR of Bool tensors
+Tensor logical_not(const Tensor& a);  ///< elementwise NOT of a Bool tensor
 
 // ---- matrix products (matmul.cpp) ----------------------------------------------------------------
 /// NumPy/PyTorch matmul: 1-D operands are promoted and the added axis removed; leading (batch) axes
@@ -89,15 +88,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 
 // ---- reductions (reduce.cpp) ---------------------------------------------------------------------
 Tensor sum(const Tensor& x);  ///< all elements, shape []
+/// over `axes`; keepdim keeps them as size 1
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
-Tensor mean(const Tensor& x);
-Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
+Tensor mean(const Tensor& x);  ///< mean of all elements, shape []
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);  ///< over `axes`
 Tensor max(const Tensor& x);  ///< gradient split evenly among tied maxima
 Tensor max(const Tensor& x, int64_t axis, bool keepdim = false);  ///< gradient to the first maximum
-Tensor min(const Tensor& x);
-Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor min(const Tensor& x);  ///< gradient split evenly among tied minima
+Tensor min(const Tensor& x, int64_t axis, bool keepdim = false);  ///< gradient to the first minimum
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  ///< Int64, first maximum
-Tensor argmin(const Tensor& x, int64_t axis, bool keepdim = false);
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdim = false);  ///< Int64, first minimum
+/// log(sum(exp(x))) over axis, max-shifted (no overflow)
 Tensor logsumexp(const Tensor& x, int64_t axis, bool keepdim = false);
 /// Variance with `correction` (1 = unbiased, PyTorch's default; 0 = population).
 Tensor var(const Tensor& x, const std::vector<int64_t>& axes, int64_t correction = 1, bool keepdim = false);
@@ -105,8 +106,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& axes, int64_t correction
 Tensor sum_to(const Tensor& grad, const Shape& shape);
 
 // ---- softmax family (softmax.cpp) ----------------------------------------------------------------
-Tensor softmax(const Tensor& x, int64_t axis = -1);
-Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+Tensor softmax(const Tensor& x, int64_t axis = -1);  ///< exp(x - max) / sum(exp(x - max)) along axis
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);  ///< x - logsumexp(x) along axis (stabler than log(softmax))
 /// Softmax over `axis` where only positions with keep_mask == true take part (keep_mask is Bool and
 /// broadcasts to x). Masked positions get exactly 0 weight and 0 gradient; a fully masked row gives all
 /// zeros (no NaN).
@@ -116,23 +117,26 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 
 // ---- shape and views (shape.cpp) -----------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  ///< one -1 allowed; a view when x is contiguous
-Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);
+Tensor flatten(const Tensor& x, int64_t start = 0, int64_t end = -1);  ///< axes start..end (inclusive) merged into one
 Tensor transpose(const Tensor& x, int64_t a, int64_t b);  ///< view
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  ///< view
 Tensor squeeze(const Tensor& x);  ///< all size-1 axes
 Tensor squeeze(const Tensor& x, int64_t axis);  ///< that axis if it has size 1
-Tensor unsqueeze(const Tensor& x, int64_t axis);
+Tensor unsqueeze(const Tensor& x, int64_t axis);  ///< view with a new size-1 axis at `axis` (-1 appends)
 Tensor expand(const Tensor& x, const Shape& shape);  ///< view; -1 keeps a size; gradient sums back
-Tensor broadcast_to(const Tensor& x, const Shape& shape);
+Tensor broadcast_to(const Tensor& x, const Shape& shape);  ///< view of x broadcast to `shape` (NumPy rules)
 Tensor narrow(const Tensor& x, int64_t axis, int64_t start, int64_t length);  ///< view
 Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step = 1);  ///< view
 Tensor select(const Tensor& x, int64_t axis, int64_t index);  ///< view without that axis
+/// joins along an existing axis; other sizes must agree
 Tensor concat(const std::vector<Tensor>& xs, int64_t axis = 0);
-Tensor stack(const std::vector<Tensor>& xs, int64_t axis = 0);
+Tensor stack(const std::vector<Tensor>& xs, int64_t axis = 0);  ///< joins equal shapes along a new axis
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t axis = 0);  ///< views
+/// views of the given sizes (summing to the axis)
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis = 0);
+/// split into pieces of ceil(n / chunks)
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis = 0);
-std::vector<Tensor> unbind(const Tensor& x, int64_t axis = 0);
+std::vector<Tensor> unbind(const Tensor& x, int64_t axis = 0);  ///< select() of every index along axis
 Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats);  ///< like torch.Tensor.repeat
 
 // ---- indexing (index.cpp) ------------------------------------------------------------------------
@@ -149,22 +153,29 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 /// Constant padding of the last axes, PyTorch F.pad order: {left, right} for the last axis, then
 /// {top, bottom} for the one before, ... Negative padding crops.
 Tensor pad(const Tensor& x, const std::vector<int64_t>& padding, double value = 0.0);
-Tensor flip(const Tensor& x, const std::vector<int64_t>& axes);
+Tensor flip(const Tensor& x, const std::vector<int64_t>& axes);  ///< reverses the order along `axes` (a copy)
 
 // ---- dropout and losses (loss.cpp) ---------------------------------------------------------------
 /// Inverted dropout: in training zeroes each element with probability p and scales the rest by
 /// 1/(1-p); in evaluation (training == false) or with p == 0 returns x.
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
-enum class Reduction { None, Mean, Sum };
+/// How a loss combines its per-element values.
+enum class Reduction {
+  None,  ///< no reduction: one loss per element (per target for cross_entropy/nll_loss)
+  Mean,  ///< the mean, shape []
+  Sum,   ///< the sum, shape []
+};
+/// (input - target)^2, same shapes
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 /// input holds probabilities in (0,1); log terms are clamped at -100 as in PyTorch.
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 /// Numerically stable BCE on logits: max(x,0) - x*y + log(1 + exp(-|x|)).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         Reduction reduction = Reduction::Mean);
+/// Options of cross_entropy, PyTorch's defaults.
 struct CrossEntropyOptions {
-  int64_t ignore_index = -100;
+  int64_t ignore_index = -100;  ///< targets equal to this add no loss and no gradient (e.g. padding)
   double label_smoothing = 0.0;  ///< PyTorch's: target = (1-eps)*onehot + eps/C
   Reduction reduction = Reduction::Mean;  ///< Mean divides by the number of non-ignored targets
 };
@@ -190,11 +201,12 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 /// A (height, width) pair for kernel sizes, strides, padding and dilation; a single number means both,
 /// as in PyTorch: conv2d(x, w, b, 2) or conv2d(x, w, b, {2, 1}).
 struct Size2 {
-  int64_t h = 0, w = 0;
+  int64_t h = 0;  ///< along the height (rows)
+  int64_t w = 0;  ///< along the width (columns)
   Size2(int64_t both = 0) : h(both), w(both) {}  ///< NOLINT: implicit, like PyTorch's int-or-tuple
-  Size2(int64_t height, int64_t width) : h(height), w(width) {}
-  bool operator==(const Size2& o) const { return h == o.h && w == o.w; }
-  bool operator!=(const Size2& o) const { return !(*this == o); }
+  Size2(int64_t height, int64_t width) : h(height), w(width) {}  ///< distinct height and width
+  bool operator==(const Size2& o) const { return h == o.h && w == o.w; }  ///< both components equal
+  bool operator!=(const Size2& o) const { return !(*this == o); }  ///< some component differs
 };
 /// Output length of a sliding window: floor((in + 2 padding - dilation (kernel - 1) - 1) / stride) + 1.
 int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation = 1);
@@ -212,18 +224,19 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = s
                   bool count_include_pad = true);
 
 // ---- operators -----------------------------------------------------------------------------------
-inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }  ///< add(a, b)
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }  ///< sub(a, b)
+/// mul(a, b), elementwise (matmul is heed::matmul)
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
-inline Tensor operator-(const Tensor& a, double b) { return sub(a, b); }
-inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }
-inline Tensor operator+(double a, const Tensor& b) { return add(b, a); }
-inline Tensor operator-(double a, const Tensor& b) { return rsub(a, b); }
-inline Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
-inline Tensor operator/(double a, const Tensor& b) { return rdiv(a, b); }
-inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }  ///< div(a, b)
+inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }  ///< add(a, b)
+inline Tensor operator-(const Tensor& a, double b) { return sub(a, b); }  ///< sub(a, b)
+inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }  ///< mul(a, b)
+inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }  ///< div(a, b)
+inline Tensor operator+(double a, const Tensor& b) { return add(b, a); }  ///< add(b, a)
+inline Tensor operator-(double a, const Tensor& b) { return rsub(a, b); }  ///< rsub(a, b) = a - b
+inline Tensor operator*(double a, const Tensor& b) { return mul(b, a); }  ///< mul(b, a)
+inline Tensor operator/(double a, const Tensor& b) { return rdiv(a, b); }  ///< rdiv(a, b) = a / b
+inline Tensor operator-(const Tensor& x) { return neg(x); }  ///< neg(x)
 
 }  // namespace heed

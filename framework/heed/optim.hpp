@@ -53,12 +53,15 @@ namespace heed::optim {
 /// Hyper-parameters by name; booleans as 0/1.
 using Hyperparams = std::map<std::string, double>;
 
+/// Parameters that share hyper-parameters (PyTorch's optimizer.param_groups[g]).
 struct ParamGroup {
   std::vector<Tensor> params;  ///< the tensors this group updates
   Hyperparams options;  ///< overrides of the optimizer's defaults; after construction, every hyper-parameter
   double get(const std::string& name) const;  ///< throws naming the key and the known ones
 };
 
+/// The base of every optimizer: parameter groups, per-parameter state and its (de)serialization.
+/// Not copyable: it holds the parameter handles it updates.
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -124,22 +127,29 @@ class Optimizer {
 ///                   p -= lr * (nesterov ? g + momentum * b : b)
 /// Nesterov needs momentum > 0 and dampening == 0. State: "momentum_buffer" (only when momentum != 0).
 struct SGDOptions {
+  /// The lr, with momentum, dampening, weight_decay 0 and nesterov off.
   explicit SGDOptions(double lr)  // no default learning rate, as in PyTorch
       : values{{"lr", lr}, {"momentum", 0.0}, {"dampening", 0.0}, {"weight_decay", 0.0}, {"nesterov", 0.0}} {}
-  SGDOptions& lr(double v) { return set("lr", v); }
-  SGDOptions& momentum(double v) { return set("momentum", v); }
+  SGDOptions& lr(double v) { return set("lr", v); }  ///< learning rate (>= 0)
+  SGDOptions& momentum(double v) { return set("momentum", v); }  ///< momentum factor (>= 0; 0 = plain SGD)
+  /// damps the gradient's share of the momentum buffer
   SGDOptions& dampening(double v) { return set("dampening", v); }
+  /// L2 coefficient added to the gradient (>= 0)
   SGDOptions& weight_decay(double v) { return set("weight_decay", v); }
+  /// Nesterov momentum (needs momentum > 0, dampening 0)
   SGDOptions& nesterov(bool v) { return set("nesterov", v ? 1.0 : 0.0); }
-  Hyperparams values;
+  Hyperparams values;  ///< the hyper-parameters by name, as the optimizer's defaults
 
  private:
   SGDOptions& set(const char* key, double v) { values[key] = v; return *this; }
 };
 
+/// Stochastic gradient descent with optional (Nesterov) momentum; see SGDOptions for the rule.
 class SGD : public Optimizer {
  public:
+  /// one group; throws heed::Error on an empty list or invalid options
   SGD(std::vector<Tensor> params, const SGDOptions& options);
+  /// groups whose missing hyper-parameters come from `defaults`
   SGD(std::vector<ParamGroup> groups, const SGDOptions& defaults);
   void step() override;
 
@@ -157,42 +167,53 @@ class SGD : public Optimizer {
 /// Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0 (Adam) or 0.01 (AdamW), amsgrad off.
 /// State: "step", "exp_avg" (m), "exp_avg_sq" (v), "max_exp_avg_sq" (amsgrad only).
 struct AdamOptions {
+  /// PyTorch's Adam defaults with the given lr.
   explicit AdamOptions(double lr = 1e-3)
       : values{{"lr", lr},           {"beta1", 0.9},          {"beta2", 0.999},
                {"eps", 1e-8},        {"weight_decay", 0.0},   {"amsgrad", 0.0}} {}
-  AdamOptions& lr(double v) { return set("lr", v); }
+  AdamOptions& lr(double v) { return set("lr", v); }  ///< learning rate (>= 0)
+  /// decay of the first and second moments, each in [0, 1)
   AdamOptions& betas(double beta1, double beta2) { set("beta1", beta1); return set("beta2", beta2); }
-  AdamOptions& eps(double v) { return set("eps", v); }
+  AdamOptions& eps(double v) { return set("eps", v); }  ///< added to the denominator (>= 0)
+  /// L2 coefficient added to the gradient (>= 0)
   AdamOptions& weight_decay(double v) { return set("weight_decay", v); }
-  AdamOptions& amsgrad(bool v) { return set("amsgrad", v ? 1.0 : 0.0); }
-  Hyperparams values;
+  AdamOptions& amsgrad(bool v) { return set("amsgrad", v ? 1.0 : 0.0); }  ///< use the running maximum of v (AMSGrad)
+  Hyperparams values;  ///< the hyper-parameters by name, as the optimizer's defaults
 
  private:
   AdamOptions& set(const char* key, double v) { values[key] = v; return *this; }
 };
 
+/// AdamW's hyper-parameters: Adam's, with decoupled weight_decay defaulting to 0.01 (see AdamOptions).
 struct AdamWOptions {
+  /// PyTorch's AdamW defaults with the given lr.
   explicit AdamWOptions(double lr = 1e-3)
       : values{{"lr", lr},           {"beta1", 0.9},          {"beta2", 0.999},
                {"eps", 1e-8},        {"weight_decay", 0.01},  {"amsgrad", 0.0}} {}
-  AdamWOptions& lr(double v) { return set("lr", v); }
+  AdamWOptions& lr(double v) { return set("lr", v); }  ///< learning rate (>= 0)
+  /// decay of the first and second moments, each in [0, 1)
   AdamWOptions& betas(double beta1, double beta2) { set("beta1", beta1); return set("beta2", beta2); }
-  AdamWOptions& eps(double v) { return set("eps", v); }
+  AdamWOptions& eps(double v) { return set("eps", v); }  ///< added to the denominator (>= 0)
+  /// decoupled decay: p *= 1 - lr * weight_decay before the step
   AdamWOptions& weight_decay(double v) { return set("weight_decay", v); }
-  AdamWOptions& amsgrad(bool v) { return set("amsgrad", v ? 1.0 : 0.0); }
-  Hyperparams values;
+  AdamWOptions& amsgrad(bool v) { return set("amsgrad", v ? 1.0 : 0.0); }  ///< use the running maximum of v (AMSGrad)
+  Hyperparams values;  ///< the hyper-parameters by name, as the optimizer's defaults
 
  private:
   AdamWOptions& set(const char* key, double v) { values[key] = v; return *this; }
 };
 
+/// Adam (Kingma & Ba), PyTorch's single-tensor update; see AdamOptions for the rule.
 class Adam : public Optimizer {
  public:
+  /// one group; throws heed::Error on an empty list or invalid options
   Adam(std::vector<Tensor> params, const AdamOptions& options = AdamOptions());
+  /// groups whose missing hyper-parameters come from `defaults`
   Adam(std::vector<ParamGroup> groups, const AdamOptions& defaults = AdamOptions());
   void step() override;
 
  protected:
+  /// For AdamW: `name` for messages; decoupled_weight_decay decays p directly instead of adding to g.
   Adam(std::string name, std::vector<ParamGroup> groups, Hyperparams defaults, bool decoupled_weight_decay);
   void check_options(const ParamGroup& group) const override;
 
@@ -200,9 +221,12 @@ class Adam : public Optimizer {
   bool decoupled_weight_decay_ = false;
 };
 
+/// Adam with decoupled weight decay (Loshchilov & Hutter); see AdamOptions for the rule.
 class AdamW : public Adam {
  public:
+  /// one group; throws heed::Error on an empty list or invalid options
   AdamW(std::vector<Tensor> params, const AdamWOptions& options = AdamWOptions());
+  /// groups whose missing hyper-parameters come from `defaults`
   AdamW(std::vector<ParamGroup> groups, const AdamWOptions& defaults = AdamWOptions());
 };
 
@@ -215,24 +239,30 @@ class AdamW : public Adam {
 /// outside the square root, unlike Keras/TensorFlow's RMSprop.)
 /// State: "step", "square_avg" (v), "momentum_buffer" (momentum > 0), "grad_avg" (centered).
 struct RMSpropOptions {
+  /// PyTorch's RMSprop defaults with the given lr.
   explicit RMSpropOptions(double lr = 1e-2)
       : values{{"lr", lr},           {"alpha", 0.99},  {"eps", 1e-8},
                {"weight_decay", 0.0}, {"momentum", 0.0}, {"centered", 0.0}} {}
-  RMSpropOptions& lr(double v) { return set("lr", v); }
-  RMSpropOptions& alpha(double v) { return set("alpha", v); }
-  RMSpropOptions& eps(double v) { return set("eps", v); }
+  RMSpropOptions& lr(double v) { return set("lr", v); }  ///< learning rate (>= 0)
+  RMSpropOptions& alpha(double v) { return set("alpha", v); }  ///< decay of the squared-gradient average (>= 0)
+  RMSpropOptions& eps(double v) { return set("eps", v); }  ///< added to the denominator, outside the root (>= 0)
+  /// L2 coefficient added to the gradient (>= 0)
   RMSpropOptions& weight_decay(double v) { return set("weight_decay", v); }
-  RMSpropOptions& momentum(double v) { return set("momentum", v); }
+  RMSpropOptions& momentum(double v) { return set("momentum", v); }  ///< momentum factor (>= 0; 0 = none)
+  /// divide by the gradient's estimated standard deviation
   RMSpropOptions& centered(bool v) { return set("centered", v ? 1.0 : 0.0); }
-  Hyperparams values;
+  Hyperparams values;  ///< the hyper-parameters by name, as the optimizer's defaults
 
  private:
   RMSpropOptions& set(const char* key, double v) { values[key] = v; return *this; }
 };
 
+/// RMSprop (Hinton), PyTorch's variant; see RMSpropOptions for the rule.
 class RMSprop : public Optimizer {
  public:
+  /// one group; throws heed::Error on an empty list or invalid options
   RMSprop(std::vector<Tensor> params, const RMSpropOptions& options = RMSpropOptions());
+  /// groups whose missing hyper-parameters come from `defaults`
   RMSprop(std::vector<ParamGroup> groups, const RMSpropOptions& defaults = RMSpropOptions());
   void step() override;
 
@@ -249,26 +279,32 @@ class RMSprop : public Optimizer {
 /// initial_accumulator_value. (PyTorch fills every accumulator at construction from the constructor's
 /// value, ignoring a per-group one; the two agree unless groups set different values.)
 struct AdagradOptions {
+  /// PyTorch's Adagrad defaults with the given lr.
   explicit AdagradOptions(double lr = 1e-2)
       : values{{"lr", lr},
                {"lr_decay", 0.0},
                {"weight_decay", 0.0},
                {"initial_accumulator_value", 0.0},
                {"eps", 1e-10}} {}
-  AdagradOptions& lr(double v) { return set("lr", v); }
-  AdagradOptions& lr_decay(double v) { return set("lr_decay", v); }
+  AdagradOptions& lr(double v) { return set("lr", v); }  ///< learning rate (>= 0)
+  AdagradOptions& lr_decay(double v) { return set("lr_decay", v); }  ///< lr is divided by 1 + (t - 1) * lr_decay (>= 0)
+  /// L2 coefficient added to the gradient (>= 0)
   AdagradOptions& weight_decay(double v) { return set("weight_decay", v); }
+  /// start value of the sum s (>= 0)
   AdagradOptions& initial_accumulator_value(double v) { return set("initial_accumulator_value", v); }
-  AdagradOptions& eps(double v) { return set("eps", v); }
-  Hyperparams values;
+  AdagradOptions& eps(double v) { return set("eps", v); }  ///< added to the denominator (>= 0)
+  Hyperparams values;  ///< the hyper-parameters by name, as the optimizer's defaults
 
  private:
   AdagradOptions& set(const char* key, double v) { values[key] = v; return *this; }
 };
 
+/// Adagrad (Duchi et al.); see AdagradOptions for the rule.
 class Adagrad : public Optimizer {
  public:
+  /// one group; throws heed::Error on an empty list or invalid options
   Adagrad(std::vector<Tensor> params, const AdagradOptions& options = AdagradOptions());
+  /// groups whose missing hyper-parameters come from `defaults`
   Adagrad(std::vector<ParamGroup> groups, const AdagradOptions& defaults = AdagradOptions());
   void step() override;
 
@@ -331,6 +367,7 @@ class LRScheduler {
 /// lr = base_lr * gamma^floor(t / step_size)   (torch.optim.lr_scheduler.StepLR)
 class StepLR : public LRScheduler {
  public:
+  /// lr *= gamma every step_size steps; throws when step_size <= 0
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1);
   double lr_at(int64_t step, double base_lr) const override;
 
@@ -342,7 +379,7 @@ class StepLR : public LRScheduler {
 /// lr = base_lr * gamma^t   (torch.optim.lr_scheduler.ExponentialLR)
 class ExponentialLR : public LRScheduler {
  public:
-  ExponentialLR(Optimizer& optimizer, double gamma);
+  ExponentialLR(Optimizer& optimizer, double gamma);  ///< lr *= gamma every step
   double lr_at(int64_t step, double base_lr) const override;
 
  private:
@@ -358,6 +395,7 @@ class ExponentialLR : public LRScheduler {
 /// torch's CosineAnnealingLR(T_max = total_steps, eta_min = min_lr) up to T_max.
 class CosineWithWarmup : public LRScheduler {
  public:
+  /// Throws heed::Error unless 0 <= warmup_steps < total_steps and min_lr >= 0.
   CosineWithWarmup(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
   double lr_at(int64_t step, double base_lr) const override;
 
@@ -373,6 +411,7 @@ class CosineWithWarmup : public LRScheduler {
 /// lr is ignored (every group gets this lr).
 class NoamLR : public LRScheduler {
  public:
+  /// throws when d_model or warmup <= 0
   NoamLR(Optimizer& optimizer, int64_t d_model, int64_t warmup, double factor = 1.0);
   double lr_at(int64_t step, double base_lr) const override;
 
@@ -384,7 +423,7 @@ class NoamLR : public LRScheduler {
 /// lr = base_lr * factor(t) for any function   (torch.optim.lr_scheduler.LambdaLR)
 class LambdaLR : public LRScheduler {
  public:
-  LambdaLR(Optimizer& optimizer, std::function<double(int64_t step)> factor);
+  LambdaLR(Optimizer& optimizer, std::function<double(int64_t step)> factor);  ///< `factor(t)` multiplies each base lr
   double lr_at(int64_t step, double base_lr) const override;
 
  private:

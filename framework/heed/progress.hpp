@@ -15,14 +15,18 @@
 
 namespace heed {
 
+/// Named values shown after the bar, in this order, e.g. {{"loss", 0.31}, {"acc", 0.87}}.
 using Metrics = std::vector<std::pair<std::string, double>>;
 
+/// A one-line progress bar on stdout with elapsed time, ETA and the latest metrics.
 class ProgressBar {
  public:
+  /// `total` steps (at least 1), `label` printed first; force_plain prints plain lines even on a terminal.
   ProgressBar(int64_t total, std::string label = "", bool force_plain = false);
+  /// Advances by `steps` (capped at total); non-empty `metrics` replace the shown ones.
   void update(int64_t steps = 1, const Metrics& metrics = {});
   void finish(const Metrics& extra = {});  ///< final line with elapsed time; idempotent
-  double elapsed_seconds() const;
+  double elapsed_seconds() const;  ///< wall-clock seconds since construction (steady clock)
 
  private:
   void draw(bool final_line);
@@ -34,7 +38,9 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
+/// "loss 0.3100  acc 0.8700": each value with 4 decimals, two spaces between.
 std::string format_metrics(const Metrics& metrics);
+/// "12.3s" under a minute, "4m05s" under an hour, else "2h07m".
 std::string format_duration(double seconds);
 
 }  // namespace heed

@@ -32,41 +32,53 @@
 
 namespace heed {
 
+/// What the user's step function returns for one batch.
 struct StepOutput {
   Tensor loss;            ///< a one-element tensor; fit calls backward() on it in training
   int64_t correct = -1;   ///< correct predictions in the batch, or -1 when accuracy does not apply
   int64_t count = 0;      ///< predictions in the batch (the accuracy's denominator)
 };
+/// Runs the model on one batch (the dataset's tensors, rows of this batch); `training` is false during
+/// validation (run under NoGradGuard, model in eval mode). fit calls backward; the step only computes.
 using StepFn = std::function<StepOutput(const std::vector<Tensor>& batch, bool training)>;
 
+/// Settings of heed::fit.
 struct FitOptions {
-  int epochs = 10;
-  int64_t batch_size = 32;
-  bool shuffle = true;
+  int epochs = 10;                ///< last epoch to run (a resumed run continues up to it); >= 0
+  int64_t batch_size = 32;        ///< rows per batch, for training and validation (the last batch may be smaller)
+  bool shuffle = true;            ///< a new order of the training rows every epoch
   uint64_t seed = 0;              ///< the shuffling generator's seed
   double validation_split = 0.0;  ///< used when no validation set is passed: the last fraction of rows
   double clip_grad_norm = 0.0;    ///< > 0: clip the global gradient norm before each step
-  int early_stopping_patience = 0;
+  int early_stopping_patience = 0;  ///< > 0: stop after this many epochs without a better monitored loss
   std::string best_checkpoint;    ///< "" = off
   std::string resume_checkpoint;  ///< "" = off
-  bool verbose = true;
+  bool verbose = true;            ///< print the progress bar and resume/early-stopping notes
   bool plain_progress = false;    ///< force plain lines even on a terminal
 };
 
+/// One epoch's results: the mean of its batch losses, and correct / count summed over its batches.
 struct EpochStats {
-  int epoch = 0;
-  double loss = 0, accuracy = -1, val_loss = -1, val_accuracy = -1, seconds = 0;
+  int epoch = 0;             ///< 1-based epoch number
+  double loss = 0;           ///< mean training loss
+  double accuracy = -1;      ///< training accuracy in [0, 1], or -1 when the step reports none
+  double val_loss = -1;      ///< mean validation loss, or -1 without validation data
+  double val_accuracy = -1;  ///< validation accuracy, or -1
+  double seconds = 0;        ///< wall-clock time of the epoch, validation included
 };
 
+/// What heed::fit returns: per-epoch statistics and per-batch losses.
 struct History {
-  std::vector<EpochStats> epochs;
+  std::vector<EpochStats> epochs;    ///< one entry per epoch run (resumed ones included)
   std::vector<double> batch_losses;  ///< every training batch's loss, in order (this run and resumed ones)
-  int best_epoch = 0;
-  bool stopped_early = false;
-  bool resumed = false;
-  const EpochStats& last() const;
+  int best_epoch = 0;                ///< the epoch with the lowest monitored loss (val_loss, else loss); 0 = none
+  bool stopped_early = false;        ///< early_stopping_patience ended training before options.epochs
+  bool resumed = false;              ///< training continued from an existing resume_checkpoint
+  const EpochStats& last() const;    ///< the final epoch's statistics; throws heed::Error when none ran
 };
 
+/// Trains `model` on `train` for options.epochs epochs (see the header comment), validating on
+/// `validation` (or on options.validation_split of `train`); throws heed::Error when a loss is not finite.
 History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDataset& train, const StepFn& step,
             const FitOptions& options, const data::TensorDataset* validation = nullptr,
             optim::LRScheduler* scheduler = nullptr);
@@ -74,9 +86,9 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
 /// Mean loss and accuracy over a dataset, under NoGradGuard with the model in eval mode (restored after).
 EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size);
 
-/// Helpers for StepOutput.correct: logits (N) or (N, 1) against 0/1 targets; logits (..., C) against Int64
-/// class targets (...).
+/// StepOutput.correct for binary logits (N) or (N, 1) against 0/1 targets: logit > 0 predicts 1.
 int64_t count_binary_correct(const Tensor& logits, const Tensor& targets);
+/// StepOutput.correct for logits (..., C) against Int64 class targets (...): the argmax of the last axis.
 int64_t count_class_correct(const Tensor& logits, const Tensor& targets);
 
 }  // namespace heed

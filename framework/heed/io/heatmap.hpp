@@ -19,6 +19,7 @@
 
 namespace heed::io {
 
+/// One heatmap of a multi-panel PNG (the panel overload of save_heatmap_png).
 struct HeatmapPanel {
   Tensor weights;                       ///< (R, C), Float32 or Float64
   std::vector<std::string> row_labels;  ///< R labels, or empty for none
@@ -26,9 +27,11 @@ struct HeatmapPanel {
   std::string title;                    ///< above this panel; may be empty
 };
 
+/// Colour scale and sizes of a heatmap PNG.
 struct HeatmapOptions {
-  /// The colour scale; NaN = from the data (vmin = min(0, smallest value), vmax = largest value).
+  /// The colour scale's low end; NaN = from the data (min(0, smallest value)).
   double vmin = std::numeric_limits<double>::quiet_NaN();
+  /// The colour scale's high end; NaN = from the data (the largest value).
   double vmax = std::numeric_limits<double>::quiet_NaN();
   int cell = 0;        ///< cell side in pixels; 0 = fits one line of text (26 at text_scale 2)
   int text_scale = 2;  ///< pixels per font unit (the font is about 5 x 7 units)
@@ -39,6 +42,8 @@ struct HeatmapOptions {
 void save_heatmap_png(const std::string& path, const Tensor& weights, const std::vector<std::string>& row_labels = {},
                       const std::vector<std::string>& col_labels = {}, const std::string& title = "",
                       const HeatmapOptions& options = {});
+/// Several panels stacked top to bottom, one shared colour scale (over all panels) and `title` on top.
+/// Throws heed::Error like the single-heatmap overload, naming the panel, or when `panels` is empty.
 void save_heatmap_png(const std::string& path, const std::vector<HeatmapPanel>& panels, const std::string& title = "",
                       const HeatmapOptions& options = {});
 

@@ -20,16 +20,22 @@
 /// Files: safetensors checkpoints, heatmap PNGs.
 namespace heed::io {
 
+/// (name, tensor) pairs in a chosen order, e.g. Module::named_parameters(); names must be unique.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+/// The string-to-string "__metadata__" object of a safetensors header.
 using Metadata = std::map<std::string, std::string>;
 
+/// The contents of a loaded safetensors file.
 struct SafetensorsFile {
   NamedTensors tensors;  ///< in file order of offsets
-  Metadata metadata;
+  Metadata metadata;     ///< the "__metadata__" entries; empty when the file has none
   Tensor get(const std::string& name) const;  ///< throws naming the file's keys when absent
 };
 
+/// Writes `tensors` (contiguous little-endian, F32/F64/I64/BOOL) and `metadata` to `path`, atomically.
+/// Throws heed::Error on an undefined tensor, a duplicate or reserved name, or a write failure.
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+/// Reads and validates a whole safetensors file; throws heed::Error naming the file (and key) on any defect.
 SafetensorsFile load_safetensors(const std::string& path);
 
 /// Atomically replaces `path` with `bytes` (temporary file + fsync + rename).

@@ -56,67 +56,80 @@ class Generator;
 
 namespace heed::nn {
 
+/// What attention functions and layers return.
 struct AttentionOutput {
-  Tensor output;   // (..., L, Ev) for SDPA; (N, L, E) for MultiheadAttention
-  Tensor weights;  // the post-dropout attention weights, or undefined when not requested
+  Tensor output;   ///< (..., L, Ev) for SDPA; (N, L, E) for MultiheadAttention
+  Tensor weights;  ///< the post-dropout attention weights, or undefined when not requested
 };
 
 // ---- masks (Bool keep-masks, true = may attend) ----------------------------------------------------
 
-// (L, S): keep j <= i + (S - L) when bottom_right, j <= i when top-left (see above).
+/// (L, S): keep j <= i + (S - L) when bottom_right, j <= i when top-left (see above).
 Tensor causal_keep_mask(int64_t L, int64_t S, bool bottom_right = true);
-// lengths Int64 (N) -> (N, S): keep j < lengths[n] (key padding from sequence lengths).
+/// lengths Int64 (N) -> (N, S): keep j < lengths[n] (key padding from sequence lengths).
 Tensor lengths_keep_mask(const Tensor& lengths, int64_t S);
-// PyTorch MHA's Bool attn_mask / key_padding_mask (true = NOT allowed) -> keep-mask.
+/// PyTorch MHA's Bool attn_mask / key_padding_mask (true = NOT allowed) -> keep-mask.
 Tensor keep_mask_from_torch_blocked(const Tensor& blocked);
-// A PyTorch float (additive) mask split into a keep-mask (false where the mask is -inf) and a finite
-// bias (0 where blocked), so a row of all -inf follows heed's zero-row policy instead of giving NaN.
+/// A PyTorch float (additive) mask split into a keep-mask (false where the mask is -inf) and a finite
+/// bias (0 where blocked), so a row of all -inf follows heed's zero-row policy instead of giving NaN.
 struct KeepMaskAndBias {
-  Tensor keep_mask;  // Bool, same shape as the input
-  Tensor bias;       // same dtype and shape as the input
+  Tensor keep_mask;  ///< Bool, same shape as the input
+  Tensor bias;       ///< same dtype and shape as the input
 };
+/// Splits a PyTorch additive float mask as described above.
 KeepMaskAndBias keep_mask_from_torch_additive(const Tensor& additive);
-// a && b where both are defined; the defined one otherwise (undefined when neither). Broadcasts.
+/// a && b where both are defined; the defined one otherwise (undefined when neither). Broadcasts.
 Tensor combine_keep_masks(const Tensor& a, const Tensor& b);
 
 // ---- scaled dot-product attention -------------------------------------------------------------------
 
-enum class AttentionKernel { Auto, Naive, Flash };
+/// Which implementation computes SDPA (see the top of this file).
+enum class AttentionKernel {
+  Auto,   ///< Flash unless weights or dropout are needed, else Naive
+  Naive,  ///< composed ops; materializes (..., L, S); returns weights, applies dropout
+  Flash,  ///< one fused op, O(L · block) extra memory; no weights, no dropout (asking throws)
+};
 
+/// Options of scaled_dot_product_attention. Setters chain; the same names without arguments read.
+/// Defaults: scale 1/sqrt(E), not causal, no dropout, no weights, kernel Auto.
 struct SdpaOptions {
+  /// Multiplies q kᵀ (instead of 1/sqrt(E)).
   SdpaOptions& scale(double s) {
     scale_ = s;
     return *this;
   }
+  /// Adds the causal mask, bottom-right (default) or top-left aligned.
   SdpaOptions& causal(bool on, bool bottom_right = true) {
     causal_ = on;
     bottom_right_ = bottom_right;
     return *this;
   }
-  // Dropout on the attention weights with probability p, applied only when training is true.
+  /// Dropout on the attention weights with probability p, applied only when training is true.
   SdpaOptions& dropout(double p, bool training = true, Generator* gen = nullptr) {
     dropout_ = p;
     training_ = training;
     generator_ = gen;
     return *this;
   }
+  /// Also return the (..., L, S) weights (forces the Naive kernel under Auto).
   SdpaOptions& need_weights(bool on) {
     need_weights_ = on;
     return *this;
   }
+  /// Chooses the kernel (Auto by default).
   SdpaOptions& kernel(AttentionKernel k) {
     kernel_ = k;
     return *this;
   }
-  std::optional<double> scale() const { return scale_; }  // nullopt: 1/sqrt(E)
-  bool causal() const { return causal_; }
-  bool bottom_right() const { return bottom_right_; }
-  double dropout() const { return dropout_; }
-  bool training() const { return training_; }
-  Generator* generator() const { return generator_; }
-  bool need_weights() const { return need_weights_; }
-  AttentionKernel kernel() const { return kernel_; }
-  bool dropout_active() const { return training_ && dropout_ > 0.0; }
+  std::optional<double> scale() const { return scale_; }  ///< nullopt: 1/sqrt(E)
+  bool causal() const { return causal_; }              ///< apply the causal mask
+  bool bottom_right() const { return bottom_right_; }  ///< causal alignment
+  double dropout() const { return dropout_; }          ///< dropout probability on the weights
+  bool training() const { return training_; }          ///< dropout applies only when true
+  Generator* generator() const { return generator_; }  ///< dropout's generator; null = the default one
+  bool need_weights() const { return need_weights_; }  ///< return the weights
+  AttentionKernel kernel() const { return kernel_; }   ///< requested kernel
+  bool dropout_active() const { return training_ && dropout_ > 0.0; }  ///< training and p > 0
 
  private:
   std::optional<double> scale_;
@@ -129,49 +142,56 @@ struct SdpaOptions {
   AttentionKernel kernel_ = AttentionKernel::Auto;
 };
 
-// q (..., L, E), k (..., S, E), v (..., S, Ev), leading axes equal (or broadcastable); keep_mask Bool and
-// bias (q's dtype) broadcastable to (..., L, S), or undefined. Returns the output (..., L, Ev) and, when
-// options.need_weights(), the weights (..., L, S) (Naive kernel; asking for weights with kernel Flash
-// throws, as does dropout with kernel Flash).
+/// q (..., L, E), k (..., S, E), v (..., S, Ev), leading axes equal (or broadcastable); keep_mask Bool and
+/// bias (q's dtype) broadcastable to (..., L, S), or undefined. Returns the output (..., L, Ev) and, when
+/// options.need_weights(), the weights (..., L, S) (Naive kernel; asking for weights with kernel Flash
+/// throws, as does dropout with kernel Flash).
 AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& keep_mask = Tensor(), const Tensor& bias = Tensor(),
                                              const SdpaOptions& options = {});
 
-// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
-// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
-// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
-// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
+/// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
+/// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
+/// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
+/// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keep_mask = Tensor(),
                        const Tensor& bias = Tensor(), std::optional<double> scale = std::nullopt,
                        bool causal = false, bool bottom_right = true);
 
 // ---- multi-head attention ---------------------------------------------------------------------------
 
+/// Settings of MultiheadAttention (torch.nn.MultiheadAttention's arguments). Setters chain.
 struct MultiheadAttentionOptions {
+  /// E and H; E must be divisible by H.
   MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
+  /// Dropout on the attention weights in training mode (default 0).
   MultiheadAttentionOptions& dropout(double p) {
     dropout_ = p;
     return *this;
   }
+  /// Learn in_proj_bias and out_proj.bias (default true).
   MultiheadAttentionOptions& bias(bool on) {
     bias_ = on;
     return *this;
   }
+  /// Feature size of `key` when it differs from E.
   MultiheadAttentionOptions& kdim(int64_t d) {
     kdim_ = d;
     return *this;
   }
+  /// Feature size of `value` when it differs from E.
   MultiheadAttentionOptions& vdim(int64_t d) {
     vdim_ = d;
     return *this;
   }
-  int64_t embed_dim() const { return embed_dim_; }
-  int64_t num_heads() const { return num_heads_; }
-  int64_t head_dim() const { return embed_dim_ / num_heads_; }
-  double dropout() const { return dropout_; }
-  bool bias() const { return bias_; }
-  int64_t kdim() const { return kdim_ > 0 ? kdim_ : embed_dim_; }  // 0 (default): embed_dim
-  int64_t vdim() const { return vdim_ > 0 ? vdim_ : embed_dim_; }
+  int64_t embed_dim() const { return embed_dim_; }              ///< E
+  int64_t num_heads() const { return num_heads_; }              ///< H
+  int64_t head_dim() const { return embed_dim_ / num_heads_; }  ///< hd = E / H
+  double dropout() const { return dropout_; }                   ///< weight dropout probability
+  bool bias() const { return bias_; }                           ///< with biases
+  int64_t kdim() const { return kdim_ > 0 ? kdim_ : embed_dim_; }  ///< 0 (default): embed_dim
+  int64_t vdim() const { return vdim_ > 0 ? vdim_ : embed_dim_; }  ///< 0 (default): embed_dim
+  /// kdim == vdim == E: one packed in_proj_weight instead of q/k/v_proj_weight.
   bool same_qkv_dims() const { return kdim() == embed_dim_ && vdim() == embed_dim_; }
 
  private:
@@ -181,58 +201,64 @@ struct MultiheadAttentionOptions {
   int64_t kdim_ = 0, vdim_ = 0;
 };
 
-// Per-call arguments of MultiheadAttention::forward. All masks are heed keep-masks (true = may attend);
-// convert PyTorch masks with keep_mask_from_torch_blocked / keep_mask_from_torch_additive.
+/// Per-call arguments of MultiheadAttention::forward. All masks are heed keep-masks (true = may attend);
+/// convert PyTorch masks with keep_mask_from_torch_blocked / keep_mask_from_torch_additive.
 struct MhaArgs {
-  Tensor key_padding;  // Bool (N, S): false at padded keys
-  Tensor attn_mask;    // Bool (L, S), (N*H, L, S) or (N, H, L, S)
-  Tensor attn_bias;    // float, added to the scores: (L, S), (N*H, L, S) or (N, H, L, S)
-  bool causal = false;
-  bool bottom_right = true;     // causal alignment (see the top of this file)
-  bool need_weights = true;     // as PyTorch; false also selects the Flash kernel (Auto)
-  bool average_weights = true;  // weights (N, L, S) averaged over heads; false: (N, H, L, S)
-  AttentionKernel kernel = AttentionKernel::Auto;
+  Tensor key_padding;  ///< Bool (N, S): false at padded keys
+  Tensor attn_mask;    ///< Bool (L, S), (N*H, L, S) or (N, H, L, S)
+  Tensor attn_bias;    ///< float, added to the scores: (L, S), (N*H, L, S) or (N, H, L, S)
+  bool causal = false;          ///< add the causal mask
+  bool bottom_right = true;     ///< causal alignment (see the top of this file)
+  bool need_weights = true;     ///< as PyTorch; false also selects the Flash kernel (Auto)
+  bool average_weights = true;  ///< weights (N, L, S) averaged over heads; false: (N, H, L, S)
+  AttentionKernel kernel = AttentionKernel::Auto;  ///< SDPA kernel for every head
 };
 
-// Projected keys and values of the positions seen so far, for incremental decoding.
+/// Projected keys and values of the positions seen so far, for incremental decoding.
 struct KVCache {
-  Tensor k, v;  // (N, H, S, hd), or undefined when empty
-  int64_t length() const { return k.defined() ? k.size(2) : 0; }
-  bool empty() const { return !k.defined(); }
-  void clear() { k = Tensor(), v = Tensor(); }
+  Tensor k;  ///< projected keys (N, H, S, hd), or undefined when empty
+  Tensor v;  ///< projected values (N, H, S, hd), or undefined when empty
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }  ///< S, the cached positions
+  bool empty() const { return !k.defined(); }                    ///< nothing cached yet
+  void clear() { k = Tensor(), v = Tensor(); }                   ///< forget every position
 };
 
+/// torch.nn.MultiheadAttention, batch-first (see the top of this file for the equations and parameters).
 class MultiheadAttention : public Module {
  public:
+  /// Throws heed::Error when E is not divisible by H or a size is not positive.
   explicit MultiheadAttention(const MultiheadAttentionOptions& options);
+  /// E and H, no dropout, with biases, kdim = vdim = E.
   MultiheadAttention(int64_t embed_dim, int64_t num_heads)
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
-  void reset();
+  void reset();  ///< PyTorch's init (see the top of this file)
 
-  // query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
+  /// query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
   AttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value, const MhaArgs& args = {});
-  Tensor forward(const Tensor& x) override;  // self-attention, no mask, output only
+  Tensor forward(const Tensor& x) override;  ///< self-attention, no mask, output only
 
-  // Incremental decoding. With key and value defined, projects only these new rows and appends them to
-  // the cache (self-attention: pass the new tokens as query, key and value). With key and value
-  // undefined, attends to the cache as it is (cross-attention: fill the cache once, e.g. with
-  // forward_cached(q, memory, memory, cache), then pass undefined key/value on later steps).
-  // Masks in args refer to all cache.length() keys; causal uses args.bottom_right (keep it true, so
-  // a query of length L sees the keys before it and itself). The result equals forward() on the whole
-  // sequence for the corresponding query rows.
+  /// Incremental decoding. With key and value defined, projects only these new rows and appends them to
+  /// the cache (self-attention: pass the new tokens as query, key and value). With key and value
+  /// undefined, attends to the cache as it is (cross-attention: fill the cache once, e.g. with
+  /// forward_cached(q, memory, memory, cache), then pass undefined key/value on later steps).
+  /// Masks in args refer to all cache.length() keys; causal uses args.bottom_right (keep it true, so
+  /// a query of length L sees the keys before it and itself). The result equals forward() on the whole
+  /// sequence for the corresponding query rows.
   AttentionOutput forward_cached(const Tensor& query, const Tensor& key, const Tensor& value, KVCache& cache,
                                  const MhaArgs& args = {});
 
   std::string extra_repr() const override;
-  const MultiheadAttentionOptions& options() const { return options_; }
+  const MultiheadAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  Tensor in_proj_weight;                               // (3E, E), when kdim == vdim == E
-  Tensor q_proj_weight, k_proj_weight, v_proj_weight;  // (E, E), (E, kdim), (E, vdim) otherwise
-  Tensor in_proj_bias;                                 // (3E), undefined with bias(false)
-  std::shared_ptr<Linear> out_proj;                    // Linear(E, E)
+  Tensor in_proj_weight;                               ///< (3E, E), when kdim == vdim == E
+  Tensor q_proj_weight;                                ///< (E, E), when kdim or vdim differs from E
+  Tensor k_proj_weight;                                ///< (E, kdim), likewise
+  Tensor v_proj_weight;                                ///< (E, vdim), likewise
+  Tensor in_proj_bias;                                 ///< (3E), undefined with bias(false)
+  std::shared_ptr<Linear> out_proj;                    ///< Linear(E, E)
 
  private:
-  Tensor project(const Tensor& x, int64_t which, const char* arg) const;  // (N, T, d) -> (N, H, T, hd)
+  Tensor project(const Tensor& x, int64_t which, const char* arg) const;  ///< (N, T, d) -> (N, H, T, hd)
   AttentionOutput attend(const Tensor& query, const Tensor& q_heads, const Tensor& k_heads, const Tensor& v_heads,
                          const MhaArgs& args);
   MultiheadAttentionOptions options_;

@@ -28,21 +28,24 @@
 
 namespace heed::nn {
 
+/// Settings of AttentionPooling. Setters chain; the same names without arguments read.
 struct AttentionPoolingOptions {
+  /// F, the feature size of each step.
   explicit AttentionPoolingOptions(int64_t features) : features_(features) {}
-  // T > 0: one bias per time step (the seed's form; inputs must then have exactly T steps).
-  // 0 (the default): one scalar bias for every step.
+  /// T > 0: one bias per time step (the seed's form; inputs must then have exactly T steps).
+  /// 0 (the default): one scalar bias for every step.
   AttentionPoolingOptions& step_bias(int64_t steps) {
     steps_ = steps;
     return *this;
   }
+  /// Learn the bias b (default true); false: e_t = tanh(x_t W).
   AttentionPoolingOptions& bias(bool on) {
     bias_ = on;
     return *this;
   }
-  int64_t features() const { return features_; }
-  int64_t step_bias() const { return steps_; }
-  bool bias() const { return bias_; }
+  int64_t features() const { return features_; }  ///< F
+  int64_t step_bias() const { return steps_; }    ///< T of a per-step bias, or 0 for one scalar bias
+  bool bias() const { return bias_; }              ///< with a bias
 
  private:
   int64_t features_;
@@ -50,24 +53,27 @@ struct AttentionPoolingOptions {
   bool bias_ = true;
 };
 
+/// What AttentionPooling::forward returns.
 struct AttentionPoolingOutput {
-  Tensor context;  // (N, F)
-  Tensor weights;  // (N, T); each row sums to 1, or is all zeros when fully masked
+  Tensor context;  ///< (N, F)
+  Tensor weights;  ///< (N, T); each row sums to 1, or is all zeros when fully masked
 };
 
+/// Attention pooling over time: a learned softmax over the T steps, then their weighted sum (see above).
 class AttentionPooling : public Module {
  public:
-  explicit AttentionPooling(const AttentionPoolingOptions& options);
+  explicit AttentionPooling(const AttentionPoolingOptions& options);  ///< throws on F <= 0 or T < 0
+  /// One scalar bias.
   explicit AttentionPooling(int64_t features) : AttentionPooling(AttentionPoolingOptions(features)) {}
-  void reset();
-  // x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
+  void reset();  ///< weight ~ N(0, 0.05^2), bias = 0
+  /// x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
   AttentionPoolingOutput forward(const Tensor& x, const Tensor& keep_mask);
-  Tensor forward(const Tensor& x) override;  // the context, no mask
+  Tensor forward(const Tensor& x) override;  ///< the context, no mask
   std::string extra_repr() const override;
-  const AttentionPoolingOptions& options() const { return options_; }
+  const AttentionPoolingOptions& options() const { return options_; }  ///< the settings it was made with
 
-  Tensor weight;  // (F, 1)
-  Tensor bias;    // (1), or (T, 1) with step_bias(T); undefined with bias(false)
+  Tensor weight;  ///< (F, 1)
+  Tensor bias;    ///< (1), or (T, 1) with step_bias(T); undefined with bias(false)
 
  private:
   AttentionPoolingOptions options_;

@@ -19,74 +19,87 @@
 
 namespace heed::nn {
 
-// Setters return *this for chaining; the same names without arguments read the value.
+/// Conv2d's settings: stride 1, padding 0, dilation 1 and a bias unless set otherwise. Setters return
+/// *this for chaining; the same names without arguments read the value.
 struct Conv2dOptions {
+  /// The required sizes: input channels, output channels (filters) and the kernel (kh, kw).
   Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
-  Conv2dOptions& stride(Size2 v) { stride_ = v; return *this; }
-  Conv2dOptions& padding(Size2 v) { padding_ = v; return *this; }
-  Conv2dOptions& dilation(Size2 v) { dilation_ = v; return *this; }
-  Conv2dOptions& bias(bool v) { bias_ = v; return *this; }
-  int64_t in_channels() const { return in_channels_; }
-  int64_t out_channels() const { return out_channels_; }
-  Size2 kernel_size() const { return kernel_size_; }
-  Size2 stride() const { return stride_; }
-  Size2 padding() const { return padding_; }
-  Size2 dilation() const { return dilation_; }
-  bool bias() const { return bias_; }
+  Conv2dOptions& stride(Size2 v) { stride_ = v; return *this; }  ///< step of the window
+  Conv2dOptions& padding(Size2 v) { padding_ = v; return *this; }  ///< zeros added on each side
+  Conv2dOptions& dilation(Size2 v) { dilation_ = v; return *this; }  ///< spacing between kernel taps
+  Conv2dOptions& bias(bool v) { bias_ = v; return *this; }  ///< learn a per-channel bias
+  int64_t in_channels() const { return in_channels_; }  ///< C_in
+  int64_t out_channels() const { return out_channels_; }  ///< C_out
+  Size2 kernel_size() const { return kernel_size_; }  ///< (kh, kw)
+  Size2 stride() const { return stride_; }  ///< step of the window
+  Size2 padding() const { return padding_; }  ///< zeros added on each side
+  Size2 dilation() const { return dilation_; }  ///< spacing between kernel taps
+  bool bias() const { return bias_; }  ///< learn a per-channel bias
 
  private:
   int64_t in_channels_, out_channels_;
   Size2 kernel_size_;
-  Size2 stride_ = 1, padding_ = 0, dilation_ = 1;
+  Size2 stride_ = 1;
+  Size2 padding_ = 0;
+  Size2 dilation_ = 1;
   bool bias_ = true;
 };
 
+/// 2-D convolution layer: x (N, C_in, H, W) -> (N, C_out, H_out, W_out) (see the header comment).
 class Conv2d : public Module {
  public:
-  explicit Conv2d(const Conv2dOptions& options);
+  explicit Conv2d(const Conv2dOptions& options);  ///< PyTorch's init; throws on non-positive channels or kernel
+  /// Stride 1, no padding, with bias.
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
-  void reset();  // re-draws the parameters (PyTorch's reset_parameters)
+  void reset();  ///< re-draws the parameters (PyTorch's reset_parameters)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
-  Conv2dOptions options;
-  Tensor weight;  // (out_channels, in_channels, kh, kw)
-  Tensor bias;    // (out_channels), undefined when options.bias() is false
+  Conv2dOptions options;  ///< the settings it was made with
+  Tensor weight;  ///< (out_channels, in_channels, kh, kw)
+  Tensor bias;    ///< (out_channels), undefined when options.bias() is false
 };
 
-// stride defaults to the kernel size, as in PyTorch.
+/// stride defaults to the kernel size, as in PyTorch.
+/// Settings of MaxPool2d and AvgPool2d: kernel, stride (defaults to the kernel), padding 0.
 struct Pool2dOptions {
+  /// A kernel_size window moved by kernel_size (implicit, as in MaxPool2d(2)).
   Pool2dOptions(Size2 kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT: implicit
-  Pool2dOptions& stride(Size2 v) { stride_ = v; return *this; }
-  Pool2dOptions& padding(Size2 v) { padding_ = v; return *this; }
-  Size2 kernel_size() const { return kernel_size_; }
-  Size2 stride() const { return stride_; }
+  Pool2dOptions& stride(Size2 v) { stride_ = v; return *this; }  ///< step of the window
+  Pool2dOptions& padding(Size2 v) { padding_ = v; return *this; }  ///< added on each side
+  Size2 kernel_size() const { return kernel_size_; }  ///< (kh, kw) of the window
+  Size2 stride() const { return stride_; }  ///< step of the window (default: the kernel size)
+  /// Added on each side (-inf for max, 0 for average); at most half the kernel.
   Size2 padding() const { return padding_; }
 
  private:
   Size2 kernel_size_, stride_, padding_ = 0;
 };
-using MaxPool2dOptions = Pool2dOptions;
-using AvgPool2dOptions = Pool2dOptions;
+using MaxPool2dOptions = Pool2dOptions;  ///< PyTorch's name
+using AvgPool2dOptions = Pool2dOptions;  ///< PyTorch's name
 
+/// Max pooling of (N, C, H, W) or (C, H, W) inputs; the gradient goes to each window's first maximum.
 class MaxPool2d : public Module {
  public:
-  explicit MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}
+  explicit MaxPool2d(const MaxPool2dOptions& options) : Module("MaxPool2d"), options(options) {}  ///< from options
+  /// stride = kernel_size, no padding
   explicit MaxPool2d(Size2 kernel_size) : MaxPool2d(MaxPool2dOptions(kernel_size)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  MaxPool2dOptions options;
+  MaxPool2dOptions options;  ///< kernel, stride, padding
 };
 
+/// Average pooling of (N, C, H, W) or (C, H, W) inputs (padded zeros count in the divisor).
 class AvgPool2d : public Module {
  public:
-  explicit AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}
+  explicit AvgPool2d(const AvgPool2dOptions& options) : Module("AvgPool2d"), options(options) {}  ///< from options
+  /// stride = kernel_size, no padding
   explicit AvgPool2d(Size2 kernel_size) : AvgPool2d(AvgPool2dOptions(kernel_size)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
-  AvgPool2dOptions options;
+  AvgPool2dOptions options;  ///< kernel, stride, padding
 };
 
 }  // namespace heed::nn

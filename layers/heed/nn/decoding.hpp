@@ -34,18 +34,20 @@ class Generator;
 
 namespace heed::nn {
 
+/// The interface the decoding algorithms drive (see the top of this file).
 class IncrementalDecoder {
  public:
   virtual ~IncrementalDecoder() = default;
-  // tokens (B, T) Int64, T >= 1 -> logits (B, V) for the position after the last token.
+  /// tokens (B, T) Int64, T >= 1 -> logits (B, V) for the position after the last token.
   virtual Tensor step(const Tensor& tokens) = 0;
-  // Keep rows `rows` (Int64 (B'), values in [0, B)) of the state, in that order.
+  /// Keep rows `rows` (Int64 (B'), values in [0, B)) of the state, in that order.
   virtual void select(const Tensor& rows) = 0;
 };
 
-// An IncrementalDecoder from two functions.
+/// An IncrementalDecoder from two functions.
 class FunctionDecoder : public IncrementalDecoder {
  public:
+  /// `step` and `select` implement step() and select().
   FunctionDecoder(std::function<Tensor(const Tensor&)> step, std::function<void(const Tensor&)> select)
       : step_(std::move(step)), select_(std::move(select)) {}
   Tensor step(const Tensor& tokens) override { return step_(tokens); }
@@ -56,72 +58,80 @@ class FunctionDecoder : public IncrementalDecoder {
   std::function<void(const Tensor&)> select_;
 };
 
-// No cache: keeps the token history and calls logits_fn(all tokens (B, T), source_rows (B) Int64) ->
-// (B, T, V) at every step, returning the last position. source_rows[b] is the original row (of the
-// first step's batch) that row b descends from, for models that condition on per-row inputs.
+/// No cache: keeps the token history and calls logits_fn(all tokens (B, T), source_rows (B) Int64) ->
+/// (B, T, V) at every step, returning the last position. source_rows[b] is the original row (of the
+/// first step's batch) that row b descends from, for models that condition on per-row inputs.
 class PrefixDecoder : public IncrementalDecoder {
  public:
+  /// (all tokens (B, T), source_rows (B)) -> logits (B, T, V).
   using LogitsFn = std::function<Tensor(const Tensor& tokens, const Tensor& source_rows)>;
+  /// Decodes with logits_fn re-run on the whole prefix at each step.
   explicit PrefixDecoder(LogitsFn logits_fn) : logits_fn_(std::move(logits_fn)) {}
   Tensor step(const Tensor& tokens) override;
   void select(const Tensor& rows) override;
 
  private:
   LogitsFn logits_fn_;
-  Tensor history_;  // (B, T) Int64
-  Tensor rows_;     // (B) Int64
+  Tensor history_;  ///< (B, T) Int64
+  Tensor rows_;     ///< (B) Int64
 };
 
-// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens. eos < 0: none.
+/// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens. eos < 0: none.
 Tensor greedy_decode(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens, int64_t eos = -1);
 
+/// Settings of sample() (and TransformerLM::generate). The with_* setters chain.
 struct SamplingOptions {
-  double temperature = 1.0;  // > 0; 0 means greedy
-  int64_t top_k = 0;         // 0: no limit
-  double top_p = 1.0;        // in (0, 1]; 1: no limit
-  int64_t eos = -1;
-  Generator* generator = nullptr;  // null: heed's default generator
-  SamplingOptions& with_temperature(double t) { temperature = t; return *this; }
-  SamplingOptions& with_top_k(int64_t k) { top_k = k; return *this; }
-  SamplingOptions& with_top_p(double p) { top_p = p; return *this; }
-  SamplingOptions& with_eos(int64_t e) { eos = e; return *this; }
-  SamplingOptions& with_generator(Generator* g) { generator = g; return *this; }
+  double temperature = 1.0;  ///< > 0; 0 means greedy
+  int64_t top_k = 0;         ///< 0: no limit
+  double top_p = 1.0;        ///< in (0, 1]; 1: no limit
+  int64_t eos = -1;          ///< token that ends a row; < 0: none
+  Generator* generator = nullptr;  ///< null: heed's default generator
+  SamplingOptions& with_temperature(double t) { temperature = t; return *this; }  ///< sets temperature
+  SamplingOptions& with_top_k(int64_t k) { top_k = k; return *this; }            ///< sets top_k
+  SamplingOptions& with_top_p(double p) { top_p = p; return *this; }             ///< sets top_p
+  SamplingOptions& with_eos(int64_t e) { eos = e; return *this; }                ///< sets eos
+  SamplingOptions& with_generator(Generator* g) { generator = g; return *this; }  ///< sets generator
 };
 
+/// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens, each new token drawn from sampling_distribution().
 Tensor sample(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens,
               const SamplingOptions& options = SamplingOptions());
 
-// The probabilities sample() draws from for one row of logits (exposed for tests): temperature,
-// top-k and top-p applied, renormalized; zeros elsewhere.
+/// The probabilities sample() draws from for one row of logits (exposed for tests): temperature,
+/// top-k and top-p applied, renormalized; zeros elsewhere.
 std::vector<double> sampling_distribution(const std::vector<double>& logits, const SamplingOptions& options);
 
+/// Settings of beam_search(). The with_* setters chain.
 struct BeamSearchOptions {
-  int64_t beam_width = 4;
-  double length_penalty = 0.6;  // alpha of ((5 + len) / 6)^alpha
-  int64_t max_new_tokens = 50;
-  int64_t eos = -1;
-  BeamSearchOptions& with_beam_width(int64_t k) { beam_width = k; return *this; }
-  BeamSearchOptions& with_length_penalty(double a) { length_penalty = a; return *this; }
-  BeamSearchOptions& with_max_new_tokens(int64_t n) { max_new_tokens = n; return *this; }
-  BeamSearchOptions& with_eos(int64_t e) { eos = e; return *this; }
+  int64_t beam_width = 4;       ///< hypotheses kept per prompt row
+  double length_penalty = 0.6;  ///< alpha of ((5 + len) / 6)^alpha
+  int64_t max_new_tokens = 50;  ///< longest continuation
+  int64_t eos = -1;             ///< token that finishes a hypothesis; < 0: none
+  BeamSearchOptions& with_beam_width(int64_t k) { beam_width = k; return *this; }          ///< sets beam_width
+  BeamSearchOptions& with_length_penalty(double a) { length_penalty = a; return *this; }  ///< sets length_penalty
+  BeamSearchOptions& with_max_new_tokens(int64_t n) { max_new_tokens = n; return *this; }  ///< sets max_new_tokens
+  BeamSearchOptions& with_eos(int64_t e) { eos = e; return *this; }                        ///< sets eos
 };
 
+/// One finished (or, at max_new_tokens, unfinished) beam.
 struct BeamHypothesis {
-  std::vector<int64_t> tokens;  // the generated tokens (prompt excluded), eos included when reached
-  double log_prob = 0.0;        // sum of the tokens' log-probabilities
-  double score = 0.0;           // log_prob / lp(tokens.size())
+  std::vector<int64_t> tokens;  ///< the generated tokens (prompt excluded), eos included when reached
+  double log_prob = 0.0;        ///< sum of the tokens' log-probabilities
+  double score = 0.0;           ///< log_prob / lp(tokens.size())
 };
 
+/// What beam_search() returns.
 struct BeamSearchResult {
-  // Per prompt row, the hypotheses best first (up to beam_width).
+  /// Per prompt row, the hypotheses best first (up to beam_width).
   std::vector<std::vector<BeamHypothesis>> hypotheses;
-  // The best hypothesis of each row, right-padded with `pad` to a common length: (B, L) Int64.
+  /// The best hypothesis of each row, right-padded with `pad` to a common length: (B, L) Int64.
   Tensor best(int64_t pad = 0) const;
 };
 
+/// Beam search from prompt (B, T0) (see the top of this file); runs under NoGradGuard.
 BeamSearchResult beam_search(IncrementalDecoder& decoder, const Tensor& prompt, const BeamSearchOptions& options);
 
-// GNMT's length penalty ((5 + length) / 6)^alpha.
+/// GNMT's length penalty ((5 + length) / 6)^alpha.
 double length_penalty(int64_t length, double alpha);
 
 }  // namespace heed::nn

@@ -42,108 +42,126 @@
 
 namespace heed::nn {
 
-enum class DrawIndexing { OneBased, ZeroBased };
+/// Where the filter and pixel indices start in the filterbank formula (see the top of this file).
+enum class DrawIndexing {
+  OneBased,   ///< the paper's: i, j = 1..N, a = 1..A, b = 1..B
+  ZeroBased,  ///< the reference codes' aranges from 0
+};
 
+/// Options of draw_filterbank. Setters chain; the same names without arguments read.
 struct DrawFilterbankOptions {
+  /// Index convention (default OneBased, the paper's).
   DrawFilterbankOptions& indexing(DrawIndexing v) {
     indexing_ = v;
     return *this;
   }
+  /// Added to each normalizer Z (default 1e-8) so a grid off the image gives zeros, not NaN.
   DrawFilterbankOptions& eps(double v) {
     eps_ = v;
     return *this;
   }
-  DrawIndexing indexing() const { return indexing_; }
-  double eps() const { return eps_; }
+  DrawIndexing indexing() const { return indexing_; }  ///< index convention
+  double eps() const { return eps_; }                  ///< guard added to Z
 
  private:
   DrawIndexing indexing_ = DrawIndexing::OneBased;
   double eps_ = 1e-8;
 };
 
-// The filters and the derived parameters for a batch. Shapes: batch = params.size(0).
+/// The filters and the derived parameters for a batch. Shapes: batch = params.size(0).
 struct DrawFilterbank {
-  Tensor fx;        // (batch, N, A), rows sum to 1 (up to eps) when the grid overlaps the image
-  Tensor fy;        // (batch, N, B)
-  Tensor gamma;     // (batch, 1) intensity γ
-  Tensor center_x;  // (batch, 1) g_X, in the indexing's coordinates
-  Tensor center_y;  // (batch, 1) g_Y
-  Tensor delta;     // (batch, 1) stride δ
-  Tensor sigma2;    // (batch, 1) variance σ²
-  int64_t n = 0;
-  DrawIndexing indexing = DrawIndexing::OneBased;
+  Tensor fx;        ///< (batch, N, A), rows sum to 1 (up to eps) when the grid overlaps the image
+  Tensor fy;        ///< (batch, N, B)
+  Tensor gamma;     ///< (batch, 1) intensity γ
+  Tensor center_x;  ///< (batch, 1) g_X, in the indexing's coordinates
+  Tensor center_y;  ///< (batch, 1) g_Y
+  Tensor delta;     ///< (batch, 1) stride δ
+  Tensor sigma2;    ///< (batch, 1) variance σ²
+  int64_t n = 0;                                   ///< N, filters per side
+  DrawIndexing indexing = DrawIndexing::OneBased;  ///< the convention the bank was built with
 };
 
-// Where a grid sits, in 0-based pixel coordinates (column x, row y; pixel k covers [k - 0.5, k + 0.5]):
-// the centre is the mean of the filter centres μ, the box is N δ wide (each filter covers one stride),
-// so its left edge is center_x - size/2.
+/// Where a grid sits, in 0-based pixel coordinates (column x, row y; pixel k covers [k - 0.5, k + 0.5]):
+/// the centre is the mean of the filter centres μ, the box is N δ wide (each filter covers one stride),
+/// so its left edge is center_x - size/2.
 struct DrawBox {
-  double center_x = 0, center_y = 0, stride = 0, size = 0, sigma = 0, gamma = 0;
+  double center_x = 0;  ///< column of the grid centre
+  double center_y = 0;  ///< row of the grid centre
+  double stride = 0;    ///< δ, pixels between filter centres
+  double size = 0;      ///< N δ, the side of the box
+  double sigma = 0;     ///< σ, the filters' standard deviation in pixels
+  double gamma = 0;     ///< γ, the intensity
 };
 
-// params (batch, 5) = (g̃_X, g̃_Y, log σ², log δ̃, log γ); n >= 1 filters a side; the image is height (B)
-// rows by width (A) columns.
+/// params (batch, 5) = (g̃_X, g̃_Y, log σ², log δ̃, log γ); n >= 1 filters a side; the image is height (B)
+/// rows by width (A) columns.
 DrawFilterbank draw_filterbank(const Tensor& params, int64_t n, int64_t height, int64_t width,
                                const DrawFilterbankOptions& options = {});
-// γ F_Y x F_X^T: x (batch, B, A) -> (batch, N, N).
+/// γ F_Y x F_X^T: x (batch, B, A) -> (batch, N, N).
 Tensor draw_read(const Tensor& x, const DrawFilterbank& bank);
-// (1/γ) F_Y^T w F_X: w (batch, N, N) or (batch, N·N) -> (batch, B, A).
+/// (1/γ) F_Y^T w F_X: w (batch, N, N) or (batch, N·N) -> (batch, B, A).
 Tensor draw_write(const Tensor& w, const DrawFilterbank& bank);
-std::vector<DrawBox> draw_boxes(const DrawFilterbank& bank);  // one per example (values, not recorded)
+std::vector<DrawBox> draw_boxes(const DrawFilterbank& bank);  ///< one per example (values, not recorded)
 
+/// Settings of DrawRead and DrawWrite: decoder state size, N, and the image's height (B) and width (A).
 struct DrawAttentionOptions {
+  /// hidden_size of h^dec, n filters a side, an image of height rows by width columns.
   DrawAttentionOptions(int64_t hidden_size, int64_t n, int64_t height, int64_t width)
       : hidden_size_(hidden_size), n_(n), height_(height), width_(width) {}
+  /// Indexing and eps of the filterbank.
   DrawAttentionOptions& filterbank(const DrawFilterbankOptions& v) {
     filterbank_ = v;
     return *this;
   }
-  int64_t hidden_size() const { return hidden_size_; }
-  int64_t n() const { return n_; }
-  int64_t height() const { return height_; }
-  int64_t width() const { return width_; }
-  const DrawFilterbankOptions& filterbank() const { return filterbank_; }
+  int64_t hidden_size() const { return hidden_size_; }  ///< size of h^dec
+  int64_t n() const { return n_; }                      ///< N, filters per side
+  int64_t height() const { return height_; }            ///< B, image rows
+  int64_t width() const { return width_; }              ///< A, image columns
+  const DrawFilterbankOptions& filterbank() const { return filterbank_; }  ///< filterbank options
 
  private:
   int64_t hidden_size_, n_, height_, width_;
   DrawFilterbankOptions filterbank_;
 };
 
+/// What DrawRead::forward returns.
 struct DrawReadOutput {
-  Tensor glimpse;  // (batch, 2 N²): γ [F_Y x F_X^T ; F_Y x̂ F_X^T], each N x N flattened row-major
-  DrawFilterbank bank;
+  Tensor glimpse;  ///< (batch, 2 N²): γ [F_Y x F_X^T ; F_Y x̂ F_X^T], each N x N flattened row-major
+  DrawFilterbank bank;  ///< the filters used (e.g. for draw_boxes)
 };
 
+/// What DrawWrite::forward_write returns.
 struct DrawWriteOutput {
-  Tensor canvas_update;  // (batch, B, A)
-  DrawFilterbank bank;
+  Tensor canvas_update;  ///< (batch, B, A)
+  DrawFilterbank bank;   ///< the filters used
 };
 
-// Read attention: the filterbank parameters come from h^dec_{t-1} through `params`.
+/// Read attention: the filterbank parameters come from h^dec_{t-1} through `params`.
 class DrawRead : public Module {
  public:
-  explicit DrawRead(const DrawAttentionOptions& options);
-  // x, x_hat (batch, B, A); h_dec (batch, hidden).
+  explicit DrawRead(const DrawAttentionOptions& options);  ///< throws on non-positive sizes
+  /// x, x_hat (batch, B, A); h_dec (batch, hidden).
   DrawReadOutput forward(const Tensor& x, const Tensor& x_hat, const Tensor& h_dec);
-  using Module::forward;  // the one-tensor form throws: a read needs x, x̂ and h^dec
+  using Module::forward;  ///< the one-tensor form throws: a read needs x, x̂ and h^dec
   std::string extra_repr() const override;
-  const DrawAttentionOptions& options() const { return options_; }
-  std::shared_ptr<Linear> params;  // (5, hidden)
+  const DrawAttentionOptions& options() const { return options_; }  ///< the settings it was made with
+  std::shared_ptr<Linear> params;  ///< (5, hidden)
 
  private:
   DrawAttentionOptions options_;
 };
 
-// Write attention: the N x N patch w = patch(h^dec_t) and the filterbank from params(h^dec_t).
+/// Write attention: the N x N patch w = patch(h^dec_t) and the filterbank from params(h^dec_t).
 class DrawWrite : public Module {
  public:
-  explicit DrawWrite(const DrawAttentionOptions& options);
+  explicit DrawWrite(const DrawAttentionOptions& options);  ///< throws on non-positive sizes
+  /// h_dec (batch, hidden) -> the canvas update (1/γ) F_Y^T w F_X (batch, B, A) and the filterbank.
   DrawWriteOutput forward_write(const Tensor& h_dec);
   Tensor forward(const Tensor& h_dec) override { return forward_write(h_dec).canvas_update; }
   std::string extra_repr() const override;
-  const DrawAttentionOptions& options() const { return options_; }
-  std::shared_ptr<Linear> params;  // (5, hidden)
-  std::shared_ptr<Linear> patch;   // (N², hidden)
+  const DrawAttentionOptions& options() const { return options_; }  ///< the settings it was made with
+  std::shared_ptr<Linear> params;  ///< (5, hidden)
+  std::shared_ptr<Linear> patch;   ///< (N², hidden)
 
  private:
   DrawAttentionOptions options_;

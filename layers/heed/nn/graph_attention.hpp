@@ -40,45 +40,54 @@
 
 namespace heed::nn {
 
+/// Settings of GATConv and GATv2Conv (PyG's argument names). Setters chain; the same names read.
 struct GATConvOptions {
+  /// F (input features per node) and F' (output features per head).
   GATConvOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
+  /// K attention heads (default 1).
   GATConvOptions& heads(int64_t k) {
     heads_ = k;
     return *this;
   }
+  /// Concatenate the heads (K F', default) or average them (F').
   GATConvOptions& concat(bool on) {
     concat_ = on;
     return *this;
   }
+  /// LeakyReLU slope in the scores (default 0.2).
   GATConvOptions& negative_slope(double s) {
     negative_slope_ = s;
     return *this;
   }
+  /// Dropout on the attention coefficients while training (default 0).
   GATConvOptions& dropout(double p) {
     dropout_ = p;
     return *this;
   }
+  /// Dropout on the input features while training (default 0).
   GATConvOptions& input_dropout(double p) {
     input_dropout_ = p;
     return *this;
   }
+  /// Let every node attend to itself (default true).
   GATConvOptions& add_self_loops(bool on) {
     add_self_loops_ = on;
     return *this;
   }
+  /// Learn the output bias (default true).
   GATConvOptions& bias(bool on) {
     bias_ = on;
     return *this;
   }
-  int64_t in_channels() const { return in_channels_; }
-  int64_t out_channels() const { return out_channels_; }
-  int64_t heads() const { return heads_; }
-  bool concat() const { return concat_; }
-  double negative_slope() const { return negative_slope_; }
-  double dropout() const { return dropout_; }
-  double input_dropout() const { return input_dropout_; }
-  bool add_self_loops() const { return add_self_loops_; }
-  bool bias() const { return bias_; }
+  int64_t in_channels() const { return in_channels_; }          ///< F
+  int64_t out_channels() const { return out_channels_; }        ///< F'
+  int64_t heads() const { return heads_; }                      ///< K
+  bool concat() const { return concat_; }                       ///< concatenate (else average) the heads
+  double negative_slope() const { return negative_slope_; }     ///< LeakyReLU slope
+  double dropout() const { return dropout_; }                   ///< attention dropout probability
+  double input_dropout() const { return input_dropout_; }       ///< input dropout probability
+  bool add_self_loops() const { return add_self_loops_; }       ///< with self-loops
+  bool bias() const { return bias_; }                           ///< with an output bias
 
  private:
   int64_t in_channels_, out_channels_;
@@ -91,66 +100,71 @@ struct GATConvOptions {
   bool bias_ = true;
 };
 
+/// What GATConv and GATv2Conv return.
 struct GATConvOutput {
-  Tensor output;     // (n, K F') or (n, F') when averaging; (B, n, .) for a batch
-  Tensor attention;  // alpha: (K, n, n), or (B, K, n, n) for a batch; row i sums to 1 over N(i) u {i}
+  Tensor output;     ///< (n, K F') or (n, F') when averaging; (B, n, .) for a batch
+  Tensor attention;  ///< alpha: (K, n, n), or (B, K, n, n) for a batch; row i sums to 1 over N(i) u {i}
 };
 
+/// Graph attention layer (GAT) over a dense Bool adjacency (see the top of this file).
 class GATConv : public Module {
  public:
-  explicit GATConv(const GATConvOptions& options);
+  explicit GATConv(const GATConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
+  /// One head, concatenated, with self-loops and bias.
   GATConv(int64_t in_channels, int64_t out_channels) : GATConv(GATConvOptions(in_channels, out_channels)) {}
-  void reset();
-  // x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
+  void reset();  ///< glorot weights and attention vectors, zero bias (PyG's init)
+  /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
-  const GATConvOptions& options() const { return options_; }
+  const GATConvOptions& options() const { return options_; }  ///< the settings it was made with
 
-  std::shared_ptr<Linear> lin;  // lin.weight (K F', F), no bias
-  Tensor att_src, att_dst;      // (1, K, F')
-  Tensor bias;                  // (K F') or (F'); undefined with bias(false)
+  std::shared_ptr<Linear> lin;  ///< lin.weight (K F', F), no bias
+  Tensor att_src;               ///< a_src (1, K, F'): scores the neighbour j
+  Tensor att_dst;               ///< a_dst (1, K, F'): scores the attending node i
+  Tensor bias;                  ///< (K F') or (F'); undefined with bias(false)
 
  private:
   GATConvOptions options_;
 };
 
-// GATv2 (Brody, Alon, Yahav 2022, "How attentive are graph attention networks?"), in the shape of PyTorch
-// Geometric's GATv2Conv. GAT's attention is "static": LeakyReLU is monotonic, so every node i ranks its
-// neighbours j by a_src . z_j alone, the same order for every i. GATv2 applies the nonlinearity before the
-// attention vector, which makes the ranking depend on the attending node ("dynamic" attention):
-//   x^l_j = W_l h_j + b_l,  x^r_i = W_r h_i + b_r     W_l, W_r (K F', F); head k uses rows k F' .. (k+1) F' - 1
-//   e_ij = a . LeakyReLU_0.2(x^r_i + x^l_j)          a (1, K, F'), per head; j in N(i) u {i}
-//   alpha_ij = softmax_j(e_ij)                        over i's neighbours only (heed::masked_softmax)
-//   h'_i = sum_j alpha_ij x^l_j  per head, then concatenated (K F') or averaged (F'), + bias.
-// Same adjacency, self-loop, dropout and output conventions as GATConv above (it takes GATConvOptions;
-// GATv2ConvOptions is the same type). PyG's share_weights (W_l = W_r) and edge features are not offered.
-//
-// Parameters, PyG GATv2Conv names and layouts (PyG's Linear for lin_l / lin_r has a bias unless bias=False):
-//   lin_l.weight (K F', F) glorot   lin_l.bias (K F')  uniform(+-1/sqrt(F)), as PyG's Linear
-//   lin_r.weight (K F', F) glorot   lin_r.bias (K F')  uniform(+-1/sqrt(F))
-//   att (1, K, F') glorot           bias (K F') with concat, else (F')   zeros
-// so a state_dict of torch_geometric.nn.GATv2Conv(F, F', heads=K, concat=...) loads by name. Dense, like
-// GATConv, and more memory: the pre-activation x^r_i + x^l_j is (K, n, n, F') per graph (GATConv's is
-// (K, n, n)), so keep n * F' modest (n = 400, K = 4, F' = 8 is 5 M elements).
-//
-//   heed::nn::GATv2Conv conv(heed::nn::GATv2ConvOptions(16, 8).heads(4));
-//   auto [h, alpha] = conv.forward(x, adjacency);          // (n, 32), (K, n, n)
-using GATv2ConvOptions = GATConvOptions;
+using GATv2ConvOptions = GATConvOptions;  ///< GATv2Conv's options: the same type as GATConvOptions
 
+/// GATv2 (Brody, Alon, Yahav 2022, "How attentive are graph attention networks?"), in the shape of PyTorch
+/// Geometric's GATv2Conv. GAT's attention is "static": LeakyReLU is monotonic, so every node i ranks its
+/// neighbours j by a_src . z_j alone, the same order for every i. GATv2 applies the nonlinearity before the
+/// attention vector, which makes the ranking depend on the attending node ("dynamic" attention):
+///   x^l_j = W_l h_j + b_l,  x^r_i = W_r h_i + b_r     W_l, W_r (K F', F); head k uses rows k F' .. (k+1) F' - 1
+///   e_ij = a . LeakyReLU_0.2(x^r_i + x^l_j)          a (1, K, F'), per head; j in N(i) u {i}
+///   alpha_ij = softmax_j(e_ij)                        over i's neighbours only (heed::masked_softmax)
+///   h'_i = sum_j alpha_ij x^l_j  per head, then concatenated (K F') or averaged (F'), + bias.
+/// Same adjacency, self-loop, dropout and output conventions as GATConv above (it takes GATConvOptions;
+/// GATv2ConvOptions is the same type). PyG's share_weights (W_l = W_r) and edge features are not offered.
+///
+/// Parameters, PyG GATv2Conv names and layouts (PyG's Linear for lin_l / lin_r has a bias unless bias=False):
+///   lin_l.weight (K F', F) glorot   lin_l.bias (K F')  uniform(+-1/sqrt(F)), as PyG's Linear
+///   lin_r.weight (K F', F) glorot   lin_r.bias (K F')  uniform(+-1/sqrt(F))
+///   att (1, K, F') glorot           bias (K F') with concat, else (F')   zeros
+/// so a state_dict of torch_geometric.nn.GATv2Conv(F, F', heads=K, concat=...) loads by name. Dense, like
+/// GATConv, and more memory: the pre-activation x^r_i + x^l_j is (K, n, n, F') per graph (GATConv's is
+/// (K, n, n)), so keep n * F' modest (n = 400, K = 4, F' = 8 is 5 M elements).
+///
+///   heed::nn::GATv2Conv conv(heed::nn::GATv2ConvOptions(16, 8).heads(4));
+///   auto [h, alpha] = conv.forward(x, adjacency);          // (n, 32), (K, n, n)
 class GATv2Conv : public Module {
  public:
-  explicit GATv2Conv(const GATv2ConvOptions& options);
+  explicit GATv2Conv(const GATv2ConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
+  /// One head, concatenated, with self-loops and bias.
   GATv2Conv(int64_t in_channels, int64_t out_channels) : GATv2Conv(GATv2ConvOptions(in_channels, out_channels)) {}
-  void reset();
-  // x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
+  void reset();  ///< PyG's init (see above)
+  /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
-  const GATv2ConvOptions& options() const { return options_; }
+  const GATv2ConvOptions& options() const { return options_; }  ///< the settings it was made with
 
-  std::shared_ptr<Linear> lin_l;  // source / neighbour side j: lin_l.weight (K F', F), lin_l.bias (K F')
-  std::shared_ptr<Linear> lin_r;  // target / attending side i: lin_r.weight (K F', F), lin_r.bias (K F')
-  Tensor att;                     // (1, K, F')
-  Tensor bias;                    // (K F') or (F'); undefined with bias(false)
+  std::shared_ptr<Linear> lin_l;  ///< source / neighbour side j: lin_l.weight (K F', F), lin_l.bias (K F')
+  std::shared_ptr<Linear> lin_r;  ///< target / attending side i: lin_r.weight (K F', F), lin_r.bias (K F')
+  Tensor att;                     ///< (1, K, F')
+  Tensor bias;                    ///< (K F') or (F'); undefined with bias(false)
 
  private:
   GATv2ConvOptions options_;

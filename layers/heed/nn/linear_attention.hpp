@@ -42,47 +42,53 @@
 
 namespace heed::nn {
 
-constexpr double kLinearAttentionEps = 1e-6;
+constexpr double kLinearAttentionEps = 1e-6;  ///< default eps added to the normalizer
 
-// phi(x) = elu(x) + 1, recorded.
+/// phi(x) = elu(x) + 1, recorded.
 Tensor linear_attention_feature_map(const Tensor& x);
 
-// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
+/// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                         double eps = kLinearAttentionEps);
-// The causal RNN form (L == S), one op with its own O(L)-memory backward.
+/// The causal RNN form (L == S), one op with its own O(L)-memory backward.
 Tensor causal_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                                double eps = kLinearAttentionEps);
 
+/// What linear_attention_parallel and LinearAttention::forward return.
 struct LinearAttentionOutput {
-  Tensor output;   // (N, H, L, m) for the functions, (N, L, E) for the module
-  Tensor weights;  // (N, H, L, S): A_ij / (sum_j A_ij + eps); only from the parallel form
+  Tensor output;   ///< (N, H, L, m) for the functions, (N, L, E) for the module
+  Tensor weights;  ///< (N, H, L, S): A_ij / (sum_j A_ij + eps); only from the parallel form
 };
-// Quadratic reference form. keep_mask Bool broadcastable to (N, H, L, S) (e.g. a causal (L, S) mask),
-// or undefined; key_keep (N, S) as above. Materializes L x S.
+/// Quadratic reference form. keep_mask Bool broadcastable to (N, H, L, S) (e.g. a causal (L, S) mask),
+/// or undefined; key_keep (N, S) as above. Materializes L x S.
 LinearAttentionOutput linear_attention_parallel(const Tensor& q, const Tensor& k, const Tensor& v,
                                                 const Tensor& keep_mask = Tensor(), const Tensor& key_keep = Tensor(),
                                                 double eps = kLinearAttentionEps);
 
+/// Settings of LinearAttention. Setters chain; the same names without arguments read.
 struct LinearAttentionOptions {
+  /// E and H; E must be divisible by H.
   LinearAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
+  /// Causal (autoregressive) attention via the RNN form (default false).
   LinearAttentionOptions& causal(bool on) {
     causal_ = on;
     return *this;
   }
+  /// Learn in_proj_bias and out_proj.bias (default true).
   LinearAttentionOptions& bias(bool on) {
     bias_ = on;
     return *this;
   }
+  /// Added to the normalizer (default kLinearAttentionEps).
   LinearAttentionOptions& eps(double value) {
     eps_ = value;
     return *this;
   }
-  int64_t embed_dim() const { return embed_dim_; }
-  int64_t num_heads() const { return num_heads_; }
-  bool causal() const { return causal_; }
-  bool bias() const { return bias_; }
-  double eps() const { return eps_; }
+  int64_t embed_dim() const { return embed_dim_; }  ///< E
+  int64_t num_heads() const { return num_heads_; }  ///< H
+  bool causal() const { return causal_; }           ///< causal form
+  bool bias() const { return bias_; }               ///< with biases
+  double eps() const { return eps_; }               ///< normalizer guard
 
  private:
   int64_t embed_dim_, num_heads_;
@@ -91,23 +97,27 @@ struct LinearAttentionOptions {
   double eps_ = kLinearAttentionEps;
 };
 
+/// Multi-head linear attention (Katharopoulos et al. 2020) with MultiheadAttention's projections: SDPA's
+/// softmax replaced by the feature map phi, O(L) instead of O(L S) (see the top of this file).
 class LinearAttention : public Module {
  public:
-  explicit LinearAttention(const LinearAttentionOptions& options);
-  LinearAttention(int64_t embed_dim, int64_t num_heads) : LinearAttention(LinearAttentionOptions(embed_dim, num_heads)) {}
-  void reset();
-  // query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
-  // key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
-  // rounding) and also returns its weights (N, H, L, S), for drawing.
+  explicit LinearAttention(const LinearAttentionOptions& options);  ///< throws when E % H != 0
+  /// Not causal, with biases.
+  LinearAttention(int64_t embed_dim, int64_t num_heads)
+      : LinearAttention(LinearAttentionOptions(embed_dim, num_heads)) {}
+  void reset();  ///< xavier_uniform_ in_proj_weight, zero biases (as MultiheadAttention)
+  /// query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
+  /// key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
+  /// rounding) and also returns its weights (N, H, L, S), for drawing.
   LinearAttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                 const Tensor& key_keep = Tensor(), bool need_weights = false);
-  Tensor forward(const Tensor& x) override;  // self-attention, no padding
+  Tensor forward(const Tensor& x) override;  ///< self-attention, no padding
   std::string extra_repr() const override;
-  const LinearAttentionOptions& options() const { return options_; }
+  const LinearAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  Tensor in_proj_weight;  // (3E, E)
-  Tensor in_proj_bias;    // (3E), undefined with bias(false)
-  std::shared_ptr<Linear> out_proj;
+  Tensor in_proj_weight;  ///< (3E, E)
+  Tensor in_proj_bias;    ///< (3E), undefined with bias(false)
+  std::shared_ptr<Linear> out_proj;  ///< Linear(E, E)
 
  private:
   LinearAttentionOptions options_;

@@ -49,13 +49,25 @@
 
 namespace heed::nn {
 
-enum class LuongScore { Dot, General, Concat, Location };
-enum class LuongAlign { Global, LocalMonotonic, LocalPredictive };
-const char* luong_score_name(LuongScore score);  // "dot", "general", "concat", "location"
-const char* luong_align_name(LuongAlign align);  // "global", "local-m", "local-p"
+/// Luong's score functions (see the table above).
+enum class LuongScore {
+  Dot,       ///< h_t^T h̄_s
+  General,   ///< h_t^T W_a h̄_s
+  Concat,    ///< v_a^T tanh(W_a [h_t ; h̄_s])
+  Location,  ///< softmax(W_a h_t), no keys
+};
+/// Luong's alignments: attend everywhere, or in a window around p_t.
+enum class LuongAlign {
+  Global,           ///< every kept source position
+  LocalMonotonic,   ///< local-m: p_t = t
+  LocalPredictive,  ///< local-p: p_t predicted from h_t, Gaussian-weighted window
+};
+const char* luong_score_name(LuongScore score);  ///< "dot", "general", "concat", "location"
+const char* luong_align_name(LuongAlign align);  ///< "global", "local-m", "local-p"
 
+/// Settings of LuongAttention. Setters chain; the same names without arguments read.
 struct LuongAttentionOptions {
-  // query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
+  /// query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
   explicit LuongAttentionOptions(int64_t query_size) : query_size_(query_size), key_size_(query_size) {}
 #define HEED_LUONG_ARG(T, name)         \
   LuongAttentionOptions& name(T value) { \
@@ -63,14 +75,14 @@ struct LuongAttentionOptions {
     return *this;                       \
   }                                     \
   T name() const { return name##_; }
-  HEED_LUONG_ARG(int64_t, query_size)
-  HEED_LUONG_ARG(int64_t, key_size)
-  HEED_LUONG_ARG(LuongScore, score)
-  HEED_LUONG_ARG(LuongAlign, align)
-  HEED_LUONG_ARG(int64_t, units)              // Concat's and local-p's hidden width; 0 = query_size
-  HEED_LUONG_ARG(int64_t, window)             // D for local alignment
-  HEED_LUONG_ARG(int64_t, max_source_length)  // S_max for the Location score
-  HEED_LUONG_ARG(int64_t, output_size)        // rows of W_c; 0 = query_size
+  HEED_LUONG_ARG(int64_t, query_size)         ///< Dq, the decoder state size
+  HEED_LUONG_ARG(int64_t, key_size)           ///< Dk, the encoder state size
+  HEED_LUONG_ARG(LuongScore, score)           ///< score function (default Dot)
+  HEED_LUONG_ARG(LuongAlign, align)           ///< alignment (default Global)
+  HEED_LUONG_ARG(int64_t, units)              ///< Concat's and local-p's hidden width; 0 = query_size
+  HEED_LUONG_ARG(int64_t, window)             ///< D for local alignment
+  HEED_LUONG_ARG(int64_t, max_source_length)  ///< S_max for the Location score
+  HEED_LUONG_ARG(int64_t, output_size)        ///< rows of W_c; 0 = query_size
 #undef HEED_LUONG_ARG
 
  private:
@@ -82,32 +94,43 @@ struct LuongAttentionOptions {
 
 struct AttentionMemory;
 
+/// What LuongAttention::forward returns for one decoder step.
 struct LuongOutput {
-  Tensor context;      // c_t (N, Dk)
-  Tensor weights;      // a_t (N, S), zeros outside the mask / window
-  Tensor attentional;  // h~_t = tanh(W_c [c_t ; h_t]) (N, output_size)
-  Tensor position;     // local-p: p_t (N, 1); local-m: t; undefined for global attention
+  Tensor context;      ///< c_t (N, Dk)
+  Tensor weights;      ///< a_t (N, S), zeros outside the mask / window
+  Tensor attentional;  ///< h~_t = tanh(W_c [c_t ; h_t]) (N, output_size)
+  Tensor position;     ///< local-p: p_t (N, 1); local-m: t; undefined for global attention
 };
 
+/// Luong attention for one decoder step: score, align, context and the attentional state h~_t (see above).
 class LuongAttention : public Module {
  public:
+  /// Creates the projections the score and alignment need; throws on inconsistent sizes (e.g. Dot with
+  /// Dq != Dk, Location without max_source_length).
   explicit LuongAttention(const LuongAttentionOptions& options);
-  void reset();  // re-draws every parameter (PyTorch Linear init)
-  // keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
+  void reset();  ///< re-draws every parameter (PyTorch Linear init)
+  /// keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
-  // query h_t (N, Dq). step = t, the decoder step (needed by local-m only).
+  /// query h_t (N, Dq). step = t, the decoder step (needed by local-m only).
   LuongOutput forward(const Tensor& query, const AttentionMemory& memory, int64_t step = -1);
+  /// The same after precompute(keys, keep_mask) (convenient for one-off calls).
   LuongOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask, int64_t step = -1);
-  // The alignment scores before the softmax (N, S) (Location: W_a h_t cut to S). For tests and plots.
+  /// The alignment scores before the softmax (N, S) (Location: W_a h_t cut to S). For tests and plots.
   Tensor scores(const Tensor& query, const AttentionMemory& memory);
   std::string extra_repr() const override;
-  const LuongAttentionOptions& options() const { return options_; }
+  const LuongAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  // Present depending on the score and alignment (see the table above); output_proj always.
-  std::shared_ptr<Linear> query_proj, key_proj, v, location_proj, position_proj, position_v, output_proj;
+  // Present depending on the score and alignment (see the table above), null otherwise.
+  std::shared_ptr<Linear> query_proj;     ///< Concat: query half of W_a (units, Dq)
+  std::shared_ptr<Linear> key_proj;       ///< General: W_a (Dq, Dk); Concat: key half (units, Dk)
+  std::shared_ptr<Linear> v;              ///< Concat: v_a (1, units)
+  std::shared_ptr<Linear> location_proj;  ///< Location: W_a (S_max, Dq)
+  std::shared_ptr<Linear> position_proj;  ///< local-p: W_p (units, Dq)
+  std::shared_ptr<Linear> position_v;     ///< local-p: v_p (1, units)
+  std::shared_ptr<Linear> output_proj;    ///< always: W_c (output_size, Dk + Dq), no bias
 
  private:
-  std::string name() const;  // "LuongAttention(general, local-p)" for error messages
+  std::string name() const;  ///< "LuongAttention(general, local-p)" for error messages
   LuongAttentionOptions options_;
 };
 

@@ -39,7 +39,7 @@
 
 namespace heed::nn {
 
-// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
+/// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
 #define HEED_RNN_ARG(T, name)                                        \
  public:                                                             \
   auto& name(const T& value) {                                       \
@@ -51,192 +51,242 @@ namespace heed::nn {
  private:                                                            \
   T name##_
 
-enum class RNNNonlinearity { Tanh, ReLU };
+/// The activation of an Elman RNN.
+enum class RNNNonlinearity {
+  Tanh,  ///< h' = tanh(...) (PyTorch's default)
+  ReLU,  ///< h' = max(0, ...)
+};
 
+/// Settings of an RNN layer (torch.nn.RNN's arguments).
 struct RNNOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   RNNOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(int64_t, num_layers) = 1;
-  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;
-  HEED_RNN_ARG(bool, bias) = true;
-  HEED_RNN_ARG(bool, batch_first) = false;
-  HEED_RNN_ARG(double, dropout) = 0.0;  // between layers, in training mode only
-  HEED_RNN_ARG(bool, bidirectional) = false;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only
+  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
+/// Settings of an LSTM layer (torch.nn.LSTM's arguments).
 struct LSTMOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   LSTMOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(int64_t, num_layers) = 1;
-  HEED_RNN_ARG(bool, bias) = true;
-  HEED_RNN_ARG(bool, batch_first) = false;
-  HEED_RNN_ARG(double, dropout) = 0.0;
-  HEED_RNN_ARG(bool, bidirectional) = false;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
+  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
+/// Settings of a GRU layer (torch.nn.GRU's arguments).
 struct GRUOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   GRUOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(int64_t, num_layers) = 1;
-  HEED_RNN_ARG(bool, bias) = true;
-  HEED_RNN_ARG(bool, batch_first) = false;
-  HEED_RNN_ARG(double, dropout) = 0.0;
-  HEED_RNN_ARG(bool, bidirectional) = false;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
+  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
+/// Settings of an RNNCell.
 struct RNNCellOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   RNNCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(bool, bias) = true;
-  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
 };
 
+/// Settings of an LSTMCell.
 struct LSTMCellOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   LSTMCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(bool, bias) = true;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
 };
 
+/// Settings of a GRUCell.
 struct GRUCellOptions {
+  /// The two required sizes; every other option keeps PyTorch's default.
   GRUCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);
-  HEED_RNN_ARG(int64_t, hidden_size);
-  HEED_RNN_ARG(bool, bias) = true;
+  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
 };
 
 #undef HEED_RNN_ARG
 
-// (h, c). An undefined member means zeros.
+/// (h, c). An undefined member means zeros.
 struct LSTMState {
-  Tensor h;
-  Tensor c;
+  Tensor h;  ///< hidden state: (layers·dirs, N, H) for LSTM, (N, H) or (H) for LSTMCell
+  Tensor c;  ///< cell state, same shape as h
 };
 
-// What RNN and GRU return: the output sequence and the final hidden state (layers·dirs, N, H).
+/// What RNN and GRU return: the output sequence and the final hidden state (layers·dirs, N, H).
 struct RNNOutput {
-  Tensor output;
-  Tensor h_n;
+  Tensor output;  ///< (T, N, dirs·H), (N, T, dirs·H) with batch_first, or (T, dirs·H) unbatched; 0 at padding
+  Tensor h_n;     ///< (layers·dirs, N, H) (N dropped when unbatched): the state after each last real step
 };
 
-// What LSTM returns; `auto [output, h_n, c_n] = lstm->forward(x, {})`.
+/// What LSTM returns; `auto [output, h_n, c_n] = lstm->forward(x, {})`.
 struct LSTMOutput {
-  Tensor output;
-  Tensor h_n;
-  Tensor c_n;
+  Tensor output;  ///< as RNNOutput::output
+  Tensor h_n;     ///< final hidden state (layers·dirs, N, H)
+  Tensor c_n;     ///< final cell state (layers·dirs, N, H)
 };
 
-enum class RecurrentKind { RNNTanh, RNNReLU, LSTM, GRU };
+/// Which recurrence RecurrentBase runs.
+enum class RecurrentKind {
+  RNNTanh,  ///< Elman RNN with tanh
+  RNNReLU,  ///< Elman RNN with relu
+  LSTM,     ///< 4 gates and a cell state
+  GRU,      ///< 3 gates
+};
 
-// What RNN, LSTM and GRU share: the parameters of every layer and direction and the fused op that runs
-// them. Use the derived classes.
+/// What RNN, LSTM and GRU share: the parameters of every layer and direction and the fused op that runs
+/// them. Use the derived classes.
 class RecurrentBase : public Module {
  public:
-  // Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)).
+  /// Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)).
   void reset_parameters();
-  // Per layer, then direction: weight_ih, weight_hh, bias_ih, bias_hh (biases only with bias=true).
+  /// Per layer, then direction: weight_ih, weight_hh, bias_ih, bias_hh (biases only with bias=true).
   const std::vector<Tensor>& flat_weights() const { return flat_weights_; }
   std::string extra_repr() const override;
 
  protected:
+  /// The derived layer's options in one form.
   struct Config {
-    RecurrentKind kind;
-    int64_t input_size, hidden_size, num_layers;
-    bool bias, batch_first, bidirectional;
-    double dropout;
+    RecurrentKind kind;  ///< the recurrence
+    int64_t input_size;   ///< features per input step
+    int64_t hidden_size;  ///< H
+    int64_t num_layers;   ///< stacked layers
+    bool bias;            ///< with bias_ih/bias_hh
+    bool batch_first;     ///< (N, T, .) layout
+    bool bidirectional;   ///< two directions
+    double dropout;       ///< between layers while training
   };
+  /// Registers and initializes every layer's and direction's parameters; throws heed::Error on non-positive
+  /// sizes, num_layers < 1 or dropout outside [0, 1).
   RecurrentBase(const char* type_name, const Config& config);
-  // h_0 and c_0 may be undefined (zeros); c_0 and the returned c_n only for LSTM.
+  /// h_0 and c_0 may be undefined (zeros); c_0 and the returned c_n only for LSTM.
   LSTMOutput run(const Tensor& input, const Tensor& h_0, const Tensor& c_0, const Tensor& lengths);
 
-  Config config_;
-  std::vector<Tensor> flat_weights_;
+  Config config_;                     ///< the settings
+  std::vector<Tensor> flat_weights_;  ///< the registered parameters, in flat_weights() order
 };
 
+/// Multi-layer Elman RNN over a sequence (torch.nn.RNN); see the header comment for shapes and lengths.
 class RNN : public RecurrentBase {
  public:
-  explicit RNN(const RNNOptions& options);
+  explicit RNN(const RNNOptions& options);  ///< throws heed::Error on invalid options
+  /// One tanh layer, one direction, (T, N, in) layout.
   RNN(int64_t input_size, int64_t hidden_size) : RNN(RNNOptions(input_size, hidden_size)) {}
-  // h_0: (layers·dirs, N, H), or undefined for zeros. lengths: Int64 (N) or undefined (all T).
+  /// h_0: (layers·dirs, N, H), or undefined for zeros. lengths: Int64 (N) or undefined (all T).
   RNNOutput forward(const Tensor& input, const Tensor& h_0, const Tensor& lengths = Tensor());
-  Tensor forward(const Tensor& input) override;  // the output sequence, from a zero state
-  const RNNOptions& options() const { return options_; }
+  Tensor forward(const Tensor& input) override;  ///< the output sequence, from a zero state
+  const RNNOptions& options() const { return options_; }  ///< the settings it was made with
 
  private:
   RNNOptions options_;
 };
 
+/// Multi-layer LSTM over a sequence (torch.nn.LSTM); see the header comment for shapes and lengths.
 class LSTM : public RecurrentBase {
  public:
-  explicit LSTM(const LSTMOptions& options);
+  explicit LSTM(const LSTMOptions& options);  ///< throws heed::Error on invalid options
+  /// One layer, one direction, (T, N, in) layout.
   LSTM(int64_t input_size, int64_t hidden_size) : LSTM(LSTMOptions(input_size, hidden_size)) {}
-  // state: (h_0, c_0), each (layers·dirs, N, H) or undefined for zeros.
+  /// state: (h_0, c_0), each (layers·dirs, N, H) or undefined for zeros.
   LSTMOutput forward(const Tensor& input, const LSTMState& state, const Tensor& lengths = Tensor());
-  Tensor forward(const Tensor& input) override;
-  const LSTMOptions& options() const { return options_; }
+  Tensor forward(const Tensor& input) override;  ///< the output sequence, from a zero state
+  const LSTMOptions& options() const { return options_; }  ///< the settings it was made with
 
  private:
   LSTMOptions options_;
 };
 
+/// Multi-layer GRU over a sequence (torch.nn.GRU); see the header comment for shapes and lengths.
 class GRU : public RecurrentBase {
  public:
-  explicit GRU(const GRUOptions& options);
+  explicit GRU(const GRUOptions& options);  ///< throws heed::Error on invalid options
+  /// One layer, one direction, (T, N, in) layout.
   GRU(int64_t input_size, int64_t hidden_size) : GRU(GRUOptions(input_size, hidden_size)) {}
+  /// h_0: (layers·dirs, N, H), or undefined for zeros. lengths: Int64 (N) or undefined (all T).
   RNNOutput forward(const Tensor& input, const Tensor& h_0, const Tensor& lengths = Tensor());
-  Tensor forward(const Tensor& input) override;
-  const GRUOptions& options() const { return options_; }
+  Tensor forward(const Tensor& input) override;  ///< the output sequence, from a zero state
+  const GRUOptions& options() const { return options_; }  ///< the settings it was made with
 
  private:
   GRUOptions options_;
 };
 
-// One time step. Input (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Each
-// step is one fused op (two GEMMs and the gate kernel), like one step of the layers above.
+/// One time step. Input (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Each
+/// step is one fused op (two GEMMs and the gate kernel), like one step of the layers above.
 class RNNCell : public Module {
  public:
-  explicit RNNCell(const RNNCellOptions& options);
+  explicit RNNCell(const RNNCellOptions& options);  ///< throws heed::Error on non-positive sizes
+  /// tanh, with bias.
   RNNCell(int64_t input_size, int64_t hidden_size) : RNNCell(RNNCellOptions(input_size, hidden_size)) {}
-  Tensor forward(const Tensor& input, const Tensor& h);  // h'
-  Tensor forward(const Tensor& input) override;          // h' from h = 0
-  void reset_parameters();
+  Tensor forward(const Tensor& input, const Tensor& h);  ///< h'
+  Tensor forward(const Tensor& input) override;          ///< h' from h = 0
+  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
   std::string extra_repr() const override;
-  const RNNCellOptions& options() const { return options_; }
-  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+  const RNNCellOptions& options() const { return options_; }  ///< the settings it was made with
+  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
+  Tensor weight_hh;  ///< (G H, H)
+  Tensor bias_ih;    ///< (G H), undefined with bias(false)
+  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   RNNCellOptions options_;
 };
 
+/// One LSTM step (torch.nn.LSTMCell); shapes as RNNCell.
 class LSTMCell : public Module {
  public:
-  explicit LSTMCell(const LSTMCellOptions& options);
+  explicit LSTMCell(const LSTMCellOptions& options);  ///< throws heed::Error on non-positive sizes
+  /// With bias.
   LSTMCell(int64_t input_size, int64_t hidden_size) : LSTMCell(LSTMCellOptions(input_size, hidden_size)) {}
-  LSTMState forward(const Tensor& input, const LSTMState& state);  // (h', c')
-  Tensor forward(const Tensor& input) override;                    // h' from (0, 0)
-  void reset_parameters();
+  LSTMState forward(const Tensor& input, const LSTMState& state);  ///< (h', c')
+  Tensor forward(const Tensor& input) override;                    ///< h' from (0, 0)
+  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
   std::string extra_repr() const override;
-  const LSTMCellOptions& options() const { return options_; }
-  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+  const LSTMCellOptions& options() const { return options_; }  ///< the settings it was made with
+  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
+  Tensor weight_hh;  ///< (G H, H)
+  Tensor bias_ih;    ///< (G H), undefined with bias(false)
+  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   LSTMCellOptions options_;
 };
 
+/// One GRU step (torch.nn.GRUCell); shapes as RNNCell.
 class GRUCell : public Module {
  public:
-  explicit GRUCell(const GRUCellOptions& options);
+  explicit GRUCell(const GRUCellOptions& options);  ///< throws heed::Error on non-positive sizes
+  /// With bias.
   GRUCell(int64_t input_size, int64_t hidden_size) : GRUCell(GRUCellOptions(input_size, hidden_size)) {}
-  Tensor forward(const Tensor& input, const Tensor& h);
-  Tensor forward(const Tensor& input) override;
-  void reset_parameters();
+  Tensor forward(const Tensor& input, const Tensor& h);  ///< h'
+  Tensor forward(const Tensor& input) override;          ///< h' from h = 0
+  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
   std::string extra_repr() const override;
-  const GRUCellOptions& options() const { return options_; }
-  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+  const GRUCellOptions& options() const { return options_; }  ///< the settings it was made with
+  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
+  Tensor weight_hh;  ///< (G H, H)
+  Tensor bias_ih;    ///< (G H), undefined with bias(false)
+  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   GRUCellOptions options_;

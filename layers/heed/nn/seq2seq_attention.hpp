@@ -37,59 +37,65 @@
 
 namespace heed::nn {
 
-// Encoder outputs prepared for one batch (see the layers' precompute()).
+/// Encoder outputs prepared for one batch (see the layers' precompute()).
 struct AttentionMemory {
-  Tensor values;          // (N, S, Dk): the encoder outputs h̄_s (context = Σ_s a_s h̄_s)
-  Tensor projected_keys;  // (N, S, ·): the step-independent part of the score (U h̄_s, W_a h̄_s, ...)
-  Tensor keep_mask;       // Bool (N, S), or undefined (every position is kept)
-  Tensor lengths;         // Float (N, 1) like values: S_i = 1 + last kept position (S without a mask)
+  Tensor values;          ///< (N, S, Dk): the encoder outputs h̄_s (context = Σ_s a_s h̄_s)
+  Tensor projected_keys;  ///< (N, S, ·): the step-independent part of the score (U h̄_s, W_a h̄_s, ...)
+  Tensor keep_mask;       ///< Bool (N, S), or undefined (every position is kept)
+  Tensor lengths;         ///< Float (N, 1) like values: S_i = 1 + last kept position (S without a mask)
 };
 
-// What one attention step returns.
+/// What one attention step returns.
 struct Seq2SeqAttentionOutput {
-  Tensor context;  // (N, Dk)
-  Tensor weights;  // (N, S): sums to 1 over kept positions, or 0 for a fully masked row (and, for local-p
-                   // attention, to the Gaussian-weighted sum, which is at most 1)
+  Tensor context;  ///< (N, Dk)
+  Tensor weights;  ///< (N, S): sums to 1 over kept positions, or 0 for a fully masked row (and, for local-p
+                   ///< attention, to the Gaussian-weighted sum, which is at most 1)
 };
 
-// Bool (N, S) keep-mask from Int64 (N) lengths: keep s < lengths[i].
+/// Bool (N, S) keep-mask from Int64 (N) lengths: keep s < lengths[i].
 Tensor keep_mask_from_lengths(const Tensor& lengths, int64_t steps);
 
-// Checks keys (N, S, key_size) and the keep-mask, then fills values, keep_mask and lengths (the
-// layers' precompute() adds projected_keys). `layer` names the caller in error messages.
+/// Checks keys (N, S, key_size) and the keep-mask, then fills values, keep_mask and lengths (the
+/// layers' precompute() adds projected_keys). `layer` names the caller in error messages.
 AttentionMemory make_attention_memory(const std::string& layer, const Tensor& keys, int64_t key_size,
                                       const Tensor& keep_mask);
 
+/// Sizes of BahdanauAttention.
 struct BahdanauAttentionOptions {
+  /// Dq (decoder state), Dk (encoder output) and the hidden width of the score.
   BahdanauAttentionOptions(int64_t query_size, int64_t key_size, int64_t units)
       : query_size_(query_size), key_size_(key_size), units_(units) {}
-  int64_t query_size() const { return query_size_; }
-  int64_t key_size() const { return key_size_; }
-  int64_t units() const { return units_; }
+  int64_t query_size() const { return query_size_; }  ///< Dq
+  int64_t key_size() const { return key_size_; }      ///< Dk
+  int64_t units() const { return units_; }            ///< width of W q and U h̄_s in the score
 
  private:
   int64_t query_size_, key_size_, units_;
 };
 
-// Additive attention, the paper's form: no biases, no normalisation (TFA's BahdanauAttention with
-// normalize=False).
-// Parameters: query_proj.weight W (units, Dq), key_proj.weight U (units, Dk), v.weight (1, units), all
-// Linear(bias=False) modules with PyTorch's Linear init, so a PyTorch module with three bias-free
-// nn.Linear of these names loads the checkpoint.
+/// Additive attention, the paper's form: no biases, no normalisation (TFA's BahdanauAttention with
+/// normalize=False).
+/// Parameters: query_proj.weight W (units, Dq), key_proj.weight U (units, Dk), v.weight (1, units), all
+/// Linear(bias=False) modules with PyTorch's Linear init, so a PyTorch module with three bias-free
+/// nn.Linear of these names loads the checkpoint.
 class BahdanauAttention : public Module {
  public:
-  explicit BahdanauAttention(const BahdanauAttentionOptions& options);
+  explicit BahdanauAttention(const BahdanauAttentionOptions& options);  ///< throws on non-positive sizes
+  /// Same as BahdanauAttention(BahdanauAttentionOptions(query_size, key_size, units)).
   BahdanauAttention(int64_t query_size, int64_t key_size, int64_t units)
       : BahdanauAttention(BahdanauAttentionOptions(query_size, key_size, units)) {}
-  // keys (N, S, Dk); keep_mask Bool (N, S) or undefined. Computes U h̄_s once: (N, S, units).
+  /// keys (N, S, Dk); keep_mask Bool (N, S) or undefined. Computes U h̄_s once: (N, S, units).
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
-  // query (N, Dq): the previous decoder state.
+  /// query (N, Dq): the previous decoder state.
   Seq2SeqAttentionOutput forward(const Tensor& query, const AttentionMemory& memory);
+  /// The same after precompute(keys, keep_mask) (convenient for one-off calls).
   Seq2SeqAttentionOutput forward(const Tensor& query, const Tensor& keys, const Tensor& keep_mask);
   std::string extra_repr() const override;
-  const BahdanauAttentionOptions& options() const { return options_; }
+  const BahdanauAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  std::shared_ptr<Linear> query_proj, key_proj, v;
+  std::shared_ptr<Linear> query_proj;  ///< W (units, Dq), no bias
+  std::shared_ptr<Linear> key_proj;    ///< U (units, Dk), no bias
+  std::shared_ptr<Linear> v;           ///< v (1, units), no bias
 
  private:
   BahdanauAttentionOptions options_;

@@ -41,46 +41,53 @@
 namespace heed::nn {
 
 // ---- patterns: (L, L) Bool keep-masks, causal included -----------------------------------------------
-Tensor causal_keep_mask(int64_t length);
-Tensor strided_local_mask(int64_t length, int64_t stride);
-Tensor strided_stride_mask(int64_t length, int64_t stride);
-Tensor strided_mask(int64_t length, int64_t stride);
-Tensor fixed_block_mask(int64_t length, int64_t stride);
+Tensor causal_keep_mask(int64_t length);  ///< j <= i: plain causal attention, the dense baseline
+Tensor strided_local_mask(int64_t length, int64_t stride);   ///< j <= i and i - j < stride (strided head 1)
+Tensor strided_stride_mask(int64_t length, int64_t stride);  ///< j <= i and (i - j) mod stride == 0 (head 2)
+Tensor strided_mask(int64_t length, int64_t stride);         ///< union of the two strided heads
+Tensor fixed_block_mask(int64_t length, int64_t stride);     ///< j <= i in i's own block of `stride` (head 1)
+/// j <= i and j mod stride in the last `summary` columns of its block (fixed head 2).
 Tensor fixed_summary_mask(int64_t length, int64_t stride, int64_t summary);
-Tensor fixed_mask(int64_t length, int64_t stride, int64_t summary);
+Tensor fixed_mask(int64_t length, int64_t stride, int64_t summary);  ///< union of the two fixed heads
+/// |i - j| <= window; with causal also j <= i.
 Tensor local_window_mask(int64_t length, int64_t window, bool causal = true);
-Tensor mask_union(const std::vector<Tensor>& masks);
+Tensor mask_union(const std::vector<Tensor>& masks);  ///< elementwise or of equal-shaped Bool masks
 
 // ---- attention with a pattern ---------------------------------------------------------------------------
+/// What sparse_attention_reference returns.
 struct SparseAttentionOutput {
-  Tensor output;   // (N, H, L, m)
-  Tensor weights;  // (N, H, L, S), the reference path only
+  Tensor output;   ///< (N, H, L, m)
+  Tensor weights;  ///< (N, H, L, S), the reference path only
 };
-// keep_mask Bool (L, S) or (H, L, S). scale <= 0 means 1/sqrt(d).
+/// keep_mask Bool (L, S) or (H, L, S). scale <= 0 means 1/sqrt(d).
 SparseAttentionOutput sparse_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const Tensor& keep_mask, double scale = 0.0);
 
-// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
+/// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
 struct BlockLayout {
-  int64_t heads = 1;  // number of patterns: 1 (shared by every head) or H
-  int64_t query_length = 0, key_length = 0, block_size = 0;
-  int64_t query_blocks = 0, key_blocks = 0;
-  Tensor keep_mask;  // (heads, L, S) Bool, dense
-  // Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
-  // r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
-  std::vector<int64_t> row_start, key_block;
-  std::vector<uint8_t> full;
+  int64_t heads = 1;  ///< number of patterns: 1 (shared by every head) or H
+  int64_t query_length = 0;  ///< L
+  int64_t key_length = 0;    ///< S
+  int64_t block_size = 0;    ///< tile side
+  int64_t query_blocks = 0;  ///< ceil(L / block_size)
+  int64_t key_blocks = 0;    ///< ceil(S / block_size)
+  Tensor keep_mask;  ///< (heads, L, S) Bool, dense
+  /// Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
+  /// r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
+  std::vector<int64_t> row_start;
+  std::vector<int64_t> key_block;  ///< key block of each kept tile (see row_start)
+  std::vector<uint8_t> full;       ///< per kept tile: 1 when every entry is kept
 
-  int64_t kept_blocks() const { return static_cast<int64_t>(key_block.size()); }
-  double density() const {  // kept tiles / all tiles
+  int64_t kept_blocks() const { return static_cast<int64_t>(key_block.size()); }  ///< kept tiles, all patterns
+  double density() const {  ///< kept tiles / all tiles
     return static_cast<double>(kept_blocks()) / static_cast<double>(heads * query_blocks * key_blocks);
   }
 };
-// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
+/// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
 BlockLayout make_block_layout(const Tensor& keep_mask, int64_t block_size);
 
-// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
-// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
+/// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
+/// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
 Tensor block_sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v, const BlockLayout& layout,
                               double scale = 0.0);
 

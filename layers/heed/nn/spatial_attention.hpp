@@ -54,23 +54,24 @@ class Generator;
 
 namespace heed::nn {
 
+/// Settings of SpatialAttention. Setters chain; the same names without arguments read.
 struct SpatialAttentionOptions {
-  // D: annotation size, Hd: decoder state size, A: attention (hidden) size.
+  /// D: annotation size, Hd: decoder state size, A: attention (hidden) size.
   SpatialAttentionOptions(int64_t annotation_size, int64_t hidden_size, int64_t attention_size)
       : annotation_size_(annotation_size), hidden_size_(hidden_size), attention_size_(attention_size) {}
-  SpatialAttentionOptions& gate(bool on) {  // the gating scalar β (default on)
+  SpatialAttentionOptions& gate(bool on) {  ///< the gating scalar β (default on)
     gate_ = on;
     return *this;
   }
-  SpatialAttentionOptions& score_bias(bool on) {  // the constant c in e (default on)
+  SpatialAttentionOptions& score_bias(bool on) {  ///< the constant c in e (default on)
     score_bias_ = on;
     return *this;
   }
-  int64_t annotation_size() const { return annotation_size_; }
-  int64_t hidden_size() const { return hidden_size_; }
-  int64_t attention_size() const { return attention_size_; }
-  bool gate() const { return gate_; }
-  bool score_bias() const { return score_bias_; }
+  int64_t annotation_size() const { return annotation_size_; }  ///< D
+  int64_t hidden_size() const { return hidden_size_; }          ///< Hd
+  int64_t attention_size() const { return attention_size_; }    ///< A
+  bool gate() const { return gate_; }                           ///< with β
+  bool score_bias() const { return score_bias_; }               ///< with c
 
  private:
   int64_t annotation_size_, hidden_size_, attention_size_;
@@ -78,85 +79,89 @@ struct SpatialAttentionOptions {
   bool score_bias_ = true;
 };
 
+/// What soft attention (SpatialAttention::forward) returns.
 struct SpatialAttentionOutput {
-  Tensor context;  // z (N, D), gated by β when the gate is on
-  Tensor weights;  // α (N, L); rows sum to 1, or are all zeros when fully masked
-  Tensor gate;     // β (N, 1), undefined when the gate is off
+  Tensor context;  ///< z (N, D), gated by β when the gate is on
+  Tensor weights;  ///< α (N, L); rows sum to 1, or are all zeros when fully masked
+  Tensor gate;     ///< β (N, 1), undefined when the gate is off
 };
 
+/// What hard attention (SpatialAttention::forward_hard) returns.
 struct HardAttentionOutput {
-  Tensor context;     // z = β a_s (N, D); the soft context with use_expectation
-  Tensor weights;     // α (N, L)
-  Tensor gate;        // β (N, 1) or undefined
-  Tensor locations;   // s (N) Int64; -1 with use_expectation or for a fully masked row
-  Tensor sample_log_prob;  // log α_s (N), differentiable; 0 where locations is -1
-  Tensor entropy;     // H[α] = -Σ_i α_i log α_i (N), differentiable (0 log 0 = 0)
+  Tensor context;     ///< z = β a_s (N, D); the soft context with use_expectation
+  Tensor weights;     ///< α (N, L)
+  Tensor gate;        ///< β (N, 1) or undefined
+  Tensor locations;   ///< s (N) Int64; -1 with use_expectation or for a fully masked row
+  Tensor sample_log_prob;  ///< log α_s (N), differentiable; 0 where locations is -1
+  Tensor entropy;     ///< H[α] = -Σ_i α_i log α_i (N), differentiable (0 log 0 = 0)
 };
 
+/// Show, Attend and Tell's attention over image locations: soft (deterministic) or hard (sampled); see above.
 class SpatialAttention : public Module {
  public:
-  explicit SpatialAttention(const SpatialAttentionOptions& options);
-  void reset();
+  explicit SpatialAttention(const SpatialAttentionOptions& options);  ///< throws on non-positive sizes
+  void reset();  ///< every Linear re-drawn with PyTorch's init
 
-  // W_c a + b (N, L, A) for annotations (N, L, D): compute once per image, pass to every step.
+  /// W_c a + b (N, L, A) for annotations (N, L, D): compute once per image, pass to every step.
   Tensor project_annotations(const Tensor& annotations);
-  // Soft attention. projected: from project_annotations(annotations), or undefined (computed here).
-  // h (N, Hd) or undefined (zeros); keep_mask Bool (N, L) or undefined.
+  /// Soft attention. projected: from project_annotations(annotations), or undefined (computed here).
+  /// h (N, Hd) or undefined (zeros); keep_mask Bool (N, L) or undefined.
   SpatialAttentionOutput forward(const Tensor& annotations, const Tensor& projected, const Tensor& h,
                                  const Tensor& keep_mask = Tensor());
-  // Hard attention: one location per example drawn from α with `gen` (reproducible for a seed), or the
-  // expectation when use_expectation.
+  /// Hard attention: one location per example drawn from α with `gen` (reproducible for a seed), or the
+  /// expectation when use_expectation.
   HardAttentionOutput forward_hard(const Tensor& annotations, const Tensor& projected, const Tensor& h,
                                    const Tensor& keep_mask, Generator& gen, bool use_expectation = false);
-  Tensor forward(const Tensor& annotations) override;  // the soft context with h = 0, no mask
+  Tensor forward(const Tensor& annotations) override;  ///< the soft context with h = 0, no mask
   std::string extra_repr() const override;
-  const SpatialAttentionOptions& options() const { return options_; }
+  const SpatialAttentionOptions& options() const { return options_; }  ///< the settings it was made with
 
-  std::shared_ptr<Linear> encoder_att;  // W_c, b
-  std::shared_ptr<Linear> decoder_att;  // W_d (no bias)
-  std::shared_ptr<Linear> full_att;     // u, c
-  std::shared_ptr<Linear> f_beta;       // w_β, b_β; null when the gate is off
+  std::shared_ptr<Linear> encoder_att;  ///< W_c, b
+  std::shared_ptr<Linear> decoder_att;  ///< W_d (no bias)
+  std::shared_ptr<Linear> full_att;     ///< u, c
+  std::shared_ptr<Linear> f_beta;       ///< w_β, b_β; null when the gate is off
 
  private:
-  // α (N, L) and β (N, 1) or undefined, after checking every shape.
+  /// α (N, L) and β (N, 1) or undefined, after checking every shape.
   std::pair<Tensor, Tensor> attention_weights(const Tensor& annotations, const Tensor& projected, const Tensor& h,
                                               const Tensor& keep_mask, const char* method);
   SpatialAttentionOptions options_;
 };
 
-// λ · mean_n Σ_i (1 - Σ_t α_nti)². weights (N, T, L); step_mask Bool (N, T), true at real steps, or
-// undefined (every step is real). Returns a scalar.
+/// λ · mean_n Σ_i (1 - Σ_t α_nti)². weights (N, T, L); step_mask Bool (N, T), true at real steps, or
+/// undefined (every step is real). Returns a scalar.
 Tensor doubly_stochastic_penalty(const Tensor& weights, const Tensor& step_mask = Tensor(), double lambda = 1.0);
 
-// The REINFORCE surrogate for hard attention; minimizing it follows the estimator above:
-//   -mean_n [ log_likelihood_n + reward_scale · detach(log_likelihood_n - baseline) · sample_log_prob_n
-//             + entropy_weight · entropy_n ]
-// log_likelihood: log p(y|s,a) per example (N), e.g. minus the summed cross-entropy over a caption;
-// sample_log_prob: Σ_t log α_{t,s_t} (N); entropy: Σ_t H[α_t] (N) or undefined. Returns a scalar.
+/// The REINFORCE surrogate for hard attention; minimizing it follows the estimator above:
+///   -mean_n [ log_likelihood_n + reward_scale · detach(log_likelihood_n - baseline) · sample_log_prob_n
+///             + entropy_weight · entropy_n ]
+/// log_likelihood: log p(y|s,a) per example (N), e.g. minus the summed cross-entropy over a caption;
+/// sample_log_prob: Σ_t log α_{t,s_t} (N); entropy: Σ_t H[α_t] (N) or undefined. Returns a scalar.
 Tensor reinforce_surrogate_loss(const Tensor& log_likelihood, const Tensor& sample_log_prob, const Tensor& entropy,
                                 double baseline, double reward_scale = 1.0, double entropy_weight = 0.0);
 
+/// Settings of HardAttentionTrainer (arctic-captions' values by default). Setters chain.
 struct HardAttentionTrainerOptions {
-  HardAttentionTrainerOptions& reward_scale(double v) {  // λ_r (arctic: 1/10 via its x10 on the cost)
+  HardAttentionTrainerOptions& reward_scale(double v) {  ///< λ_r (arctic: 1/10 via its x10 on the cost)
     reward_scale_ = v;
     return *this;
   }
-  HardAttentionTrainerOptions& entropy_weight(double v) {  // λ_e (arctic alpha_entropy_c = 0.002)
+  HardAttentionTrainerOptions& entropy_weight(double v) {  ///< λ_e (arctic alpha_entropy_c = 0.002)
     entropy_weight_ = v;
     return *this;
   }
-  HardAttentionTrainerOptions& baseline_decay(double v) {  // 0.9 in the paper and arctic
+  HardAttentionTrainerOptions& baseline_decay(double v) {  ///< 0.9 in the paper and arctic
     baseline_decay_ = v;
     return *this;
   }
-  HardAttentionTrainerOptions& semi_sampling_p(double v) {  // probability of an expectation minibatch
+  HardAttentionTrainerOptions& semi_sampling_p(double v) {  ///< probability of an expectation minibatch
     semi_sampling_p_ = v;
     return *this;
   }
-  double reward_scale() const { return reward_scale_; }
-  double entropy_weight() const { return entropy_weight_; }
-  double baseline_decay() const { return baseline_decay_; }
-  double semi_sampling_p() const { return semi_sampling_p_; }
+  double reward_scale() const { return reward_scale_; }        ///< λ_r (default 0.1)
+  double entropy_weight() const { return entropy_weight_; }    ///< λ_e (default 0.002)
+  double baseline_decay() const { return baseline_decay_; }    ///< decay of the moving-average baseline (0.9)
+  double semi_sampling_p() const { return semi_sampling_p_; }  ///< expectation-minibatch probability (0.5)
 
  private:
   double reward_scale_ = 0.1;
@@ -165,19 +170,19 @@ struct HardAttentionTrainerOptions {
   double semi_sampling_p_ = 0.5;
 };
 
-// Holds the moving-average baseline and draws the semi-sampling coin, per minibatch:
-//   bool expect = trainer.use_expectation(gen);     // then forward_hard(..., expect) at every step
-//   Tensor loss = trainer.surrogate(log_likelihood, sample_log_prob, entropy);  // updates the baseline
+/// Holds the moving-average baseline and draws the semi-sampling coin, per minibatch:
+///   bool expect = trainer.use_expectation(gen);     // then forward_hard(..., expect) at every step
+///   Tensor loss = trainer.surrogate(log_likelihood, sample_log_prob, entropy);  // updates the baseline
 class HardAttentionTrainer {
  public:
-  explicit HardAttentionTrainer(const HardAttentionTrainerOptions& options = {});
-  bool use_expectation(Generator& gen) const;  // true with probability semi_sampling_p
-  // reinforce_surrogate_loss with the current baseline, then b = decay b + (1 - decay) mean(log_likelihood).
-  // The first call starts the baseline at 0, as arctic does.
+  explicit HardAttentionTrainer(const HardAttentionTrainerOptions& options = {});  ///< baseline starts at 0
+  bool use_expectation(Generator& gen) const;  ///< true with probability semi_sampling_p
+  /// reinforce_surrogate_loss with the current baseline, then b = decay b + (1 - decay) mean(log_likelihood).
+  /// The first call starts the baseline at 0, as arctic does.
   Tensor surrogate(const Tensor& log_likelihood, const Tensor& sample_log_prob, const Tensor& entropy);
-  double baseline() const { return baseline_; }
-  void set_baseline(double b) { baseline_ = b; }  // e.g. from a checkpoint
-  const HardAttentionTrainerOptions& options() const { return options_; }
+  double baseline() const { return baseline_; }  ///< b, the current moving average of the log-likelihood
+  void set_baseline(double b) { baseline_ = b; }  ///< e.g. from a checkpoint
+  const HardAttentionTrainerOptions& options() const { return options_; }  ///< the settings it was made with
 
  private:
   HardAttentionTrainerOptions options_;
