@@ -411,7 +411,7 @@ TaskData make_task(const std::string& name, const std::string& pairs_path, int64
 // ---- training -------------------------------------------------------------------------------------------
 
 struct TrainOptions {
-  int epochs = 6;
+  int epochs = 8;
   int64_t batch = 64;
   double lr = 3e-3, clip = 5.0;
   uint64_t seed = 1;
@@ -722,7 +722,7 @@ int main(int argc, char** argv) {
   ModelConfig config;
   TrainOptions train_options;
   std::string attention = "all", task = "spec", pairs_path, out_dir = ".", sentence;
-  int64_t train_size = 6000, test_size = 1000, beam_width = 4, max_len = 40;
+  int64_t train_size = 8000, test_size = 1000, beam_width = 4, max_len = 40;
   app.add_option("--attention", attention,
                  "comma-separated kinds (none, bahdanau, dot, general, concat, location, local-m, local-p) or all");
   app.add_option("--task", task,
@@ -852,8 +852,11 @@ int main(int argc, char** argv) {
         heed::io::save_heatmap_png(fmt::format("{}/alignment-{}-{}.png", out_dir, name, kind_name(kind)), panels,
                                    fmt::format("{} attention on {} (rows: output, columns: input)", kind_name(kind), name),
                                    picture_options());
-        // The overview: the first example of each run.
-        heed::io::HeatmapPanel first = panels.front();
+        // The overview: the longest of the five (dates: the one with the most to skip).
+        std::size_t longest = 0;
+        for (std::size_t k = 1; k < shown.size(); ++k)
+          if (shown[k].src.size() > shown[longest].src.size()) longest = k;
+        heed::io::HeatmapPanel first = panels[longest];
         first.title = fmt::format("{} ({}): {}", kind_name(kind), name, first.title);
         overview.push_back(first);
       }
@@ -880,8 +883,11 @@ int main(int argc, char** argv) {
     const std::string example = task == "pairs" ? tasks.begin()->second.test.front().source
                                 : tasks.count("dates") ? "3rd of may 79"
                                                        : tasks.begin()->second.test.front().source;
+    Kind suggested = results.front().kind;
+    for (const Result& r : results)
+      if (r.kind == Kind::Bahdanau) suggested = r.kind;
     fmt::print("try:  translation --out {} --task {} --attention {} --predict \"{}\"\n", out_dir,
-               task == "spec" ? "dates" : task, kind_name(results.front().kind), example);
+               task == "spec" ? "dates" : task, kind_name(suggested), example);
     fmt::print("\n{} runs in {}\n", results.size(), heed::format_duration(total_seconds));
   } catch (const heed::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
