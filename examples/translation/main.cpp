@@ -506,7 +506,7 @@ std::vector<Tensor> alignments(Seq2Seq& model, const std::vector<Example>& examp
   return out;
 }
 
-Evaluation evaluate(Seq2Seq& model, const TaskData& data, int64_t beam_width) {
+Evaluation evaluate(Seq2Seq& model, const TaskData& data, int64_t beam_width, double length_penalty) {
   heed::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   Evaluation ev;
@@ -526,7 +526,7 @@ Evaluation evaluate(Seq2Seq& model, const TaskData& data, int64_t beam_width) {
     if (beam_width > 0) {
       Seq2SeqDecoder decoder(model, batch.src, batch.lengths);
       const nn::BeamSearchResult result = nn::beam_search(
-          decoder, prompt, nn::BeamSearchOptions().with_beam_width(beam_width).with_max_new_tokens(max_new).with_eos(Vocab::kEos));
+          decoder, prompt, nn::BeamSearchOptions().with_beam_width(beam_width).with_max_new_tokens(max_new).with_eos(Vocab::kEos).with_length_penalty(length_penalty));
       for (const auto& hyps : result.hypotheses) {
         std::vector<int64_t> best = hyps.empty() ? std::vector<int64_t>{} : hyps.front().tokens;
         if (!best.empty() && best.back() == Vocab::kEos) best.pop_back();
@@ -643,7 +643,7 @@ Loaded load_checkpoint(const std::string& path) {
 // ---- --predict ------------------------------------------------------------------------------------------
 
 int predict(const std::string& dir, const std::string& task, const std::vector<Kind>& kinds, const std::string& text,
-            int64_t beam_width) {
+            int64_t beam_width, double length_penalty) {
   std::vector<heed::io::HeatmapPanel> panels;
   for (Kind kind : kinds) {
     const std::string path = checkpoint_path(dir, task == "spec" ? spec_task(kind) : task, kind);
@@ -669,7 +669,11 @@ int predict(const std::string& dir, const std::string& task, const std::vector<K
       greedy = strip_eos(nn::greedy_decode(decoder, prompt, max_new, Vocab::kEos), 1).front();
       Seq2SeqDecoder beam_decoder(model, src_t, lengths);
       beams = nn::beam_search(beam_decoder, prompt,
-                              nn::BeamSearchOptions().with_beam_width(std::max<int64_t>(1, beam_width)).with_max_new_tokens(max_new).with_eos(Vocab::kEos));
+                              nn::BeamSearchOptions()
+                                  .with_beam_width(std::max<int64_t>(1, beam_width))
+                                  .with_max_new_tokens(max_new)
+                                  .with_eos(Vocab::kEos)
+                                  .with_length_penalty(length_penalty));
     }
     auto meta = [&](const char* key) {
       auto it = loaded.metadata.find(key);
@@ -723,6 +727,7 @@ int main(int argc, char** argv) {
   TrainOptions train_options;
   std::string attention = "all", task = "spec", pairs_path, out_dir = ".", sentence;
   int64_t train_size = 8000, test_size = 1000, beam_width = 4, max_len = 40;
+  double length_penalty = 0.6;
   app.add_option("--attention", attention,
                  "comma-separated kinds (none, bahdanau, dot, general, concat, location, local-m, local-p) or all");
   app.add_option("--task", task,
@@ -748,6 +753,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"dot", "general"}));
   app.add_option("--beam", beam_width, "beam width for evaluation and --predict; 0 = greedy only")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--length-penalty", length_penalty,
+                 "beam search's GNMT length penalty alpha: score = log p / ((5 + length) / 6)^alpha; 0 = raw log p")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--seed", train_options.seed, "random seed (data, initialization, shuffling)");
   app.add_option("--out", out_dir, "directory for the checkpoints and the PNGs");
   app.add_option("--predict", sentence, "load the checkpoint(s) from --out and translate this text");
@@ -764,7 +772,7 @@ int main(int argc, char** argv) {
     HEED_CHECK(!kinds.empty(), "translation: --attention names no kind");
     if (!sentence.empty()) {
       if (app.count("--attention") == 0) kinds = {Kind::Bahdanau};
-      return predict(out_dir, task == "spec" ? "dates" : task, kinds, sentence, beam_width);
+      return predict(out_dir, task == "spec" ? "dates" : task, kinds, sentence, beam_width, length_penalty);
     }
     std::filesystem::create_directories(out_dir);
 
@@ -814,7 +822,7 @@ int main(int argc, char** argv) {
       fmt::print("== {} on {} ({} parameters, {} encoder {}x2, decoder {})\n", kind_name(kind), name,
                  model.num_parameters(), c.cell, c.hidden, c.decoder_size());
       const double seconds = train(model, data, train_options, label);
-      Evaluation ev = evaluate(model, data, beam_width);
+      Evaluation ev = evaluate(model, data, beam_width, length_penalty);
       fmt::print("   test exact match: greedy {:.1f}%{}, character accuracy {:.1f}%{}  (eval {:.1f}s)\n\n",
                  100 * ev.greedy_exact, beam_width > 0 ? fmt::format(", beam {:.1f}%", 100 * ev.beam_exact) : "",
                  100 * ev.char_accuracy,
@@ -865,7 +873,7 @@ int main(int argc, char** argv) {
     const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!overview.empty())
       heed::io::save_heatmap_png(out_dir + "/alignments.png", overview,
-                                 "attention weights (rows: output characters, columns: input characters)",
+                                 "attention weights (rows: output, columns: input)",
                                  picture_options());
 
     fmt::print("test set results ({} epochs of {} pairs per run, {} {}x2 encoder, greedy and beam width {}):\n",
