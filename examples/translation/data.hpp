@@ -188,7 +188,10 @@ inline Pair render_date(int year, int month, int day, std::size_t f) {
     case 5: s = std::to_string(day) + " " + month_name + " "; put_year(yyyy); break;
     case 6: s = two_digits(day) + "." + two_digits(month) + "."; put_year(yyyy); break;
     case 7: s = two_digits(day) + "-" + upper(month_name.substr(0, 3)) + "-"; put_year(yyyy); break;
-    case 8: s = weekday_name.substr(0, 3) + " " + std::to_string(day) + " " + month_name.substr(0, 3) + " "; put_year(yy); break;
+    case 8:
+      s = weekday_name.substr(0, 3) + " " + std::to_string(day) + " " + month_name.substr(0, 3) + " ";
+      put_year(yy);
+      break;
     case 9: s = "the " + ordinal(day) + " of " + month_name + ", "; put_year(yyyy); break;
     default: put_year(yyyy); s += two_digits(month) + two_digits(day); break;
   }
@@ -199,7 +202,8 @@ inline Pair random_date(heed::Generator& gen) {
   const int year = static_cast<int>(gen.randint(kFirstYear, kLastYear + 1));
   const int month = static_cast<int>(gen.randint(1, 13));
   const int day = static_cast<int>(gen.randint(1, days_in_month(year, month) + 1));
-  return render_date(year, month, day, static_cast<std::size_t>(gen.randint(0, static_cast<int64_t>(date_formats().size()))));
+  return render_date(year, month, day,
+                     static_cast<std::size_t>(gen.randint(0, static_cast<int64_t>(date_formats().size()))));
 }
 
 // ---- the alignment tasks of ATTENTION-SPEC section 3 ----------------------------------------------------
@@ -232,8 +236,8 @@ inline Pair random_transliteration(heed::Generator& gen) {
   pair.format = "monotone";
   const int64_t length = gen.randint(4, 13);
   for (int64_t i = 0; i < length; ++i) {
-    const auto& [from, to] =
-        table[static_cast<std::size_t>(gen.uniform() < 0.125 ? kSingles + gen.randint(0, kDoubles) : gen.randint(0, kSingles))];
+    const auto& [from, to] = table[static_cast<std::size_t>(gen.uniform() < 0.125 ? kSingles + gen.randint(0, kDoubles)
+                                                                                  : gen.randint(0, kSingles))];
     pair.source.push_back(from);
     pair.target += to;
   }

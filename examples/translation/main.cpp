@@ -155,9 +155,11 @@ class Seq2Seq : public nn::Module {
                config.cell);
     src_embedding = register_module("src_embedding", std::make_shared<nn::Embedding>(config.src_vocab, e, Vocab::kPad));
     if (config.cell == "gru")
-      gru = register_module("encoder", std::make_shared<nn::GRU>(nn::GRUOptions(e, h).bidirectional(true).batch_first(true)));
+      gru = register_module("encoder",
+                            std::make_shared<nn::GRU>(nn::GRUOptions(e, h).bidirectional(true).batch_first(true)));
     else
-      lstm = register_module("encoder", std::make_shared<nn::LSTM>(nn::LSTMOptions(e, h).bidirectional(true).batch_first(true)));
+      lstm = register_module("encoder",
+                             std::make_shared<nn::LSTM>(nn::LSTMOptions(e, h).bidirectional(true).batch_first(true)));
     bridge = register_module("bridge", std::make_shared<nn::Linear>(2 * h, hd));
     tgt_embedding = register_module("tgt_embedding", std::make_shared<nn::Embedding>(config.tgt_vocab, e, Vocab::kPad));
     const int64_t cell_input = e + (config.kind == Kind::None ? 0 : config.kind == Kind::Bahdanau ? dk : hd);
@@ -321,8 +323,8 @@ Batch make_batch(const std::vector<Example>& examples, const std::vector<std::si
     s = std::max<int64_t>(s, static_cast<int64_t>(examples[r].src.size()));
     t = std::max<int64_t>(t, static_cast<int64_t>(examples[r].tgt.size()) + 1);
   }
-  std::vector<int64_t> src(static_cast<std::size_t>(n * s), Vocab::kPad), lengths, in(static_cast<std::size_t>(n * t), Vocab::kPad),
-      out(static_cast<std::size_t>(n * t), Vocab::kPad);
+  std::vector<int64_t> src(static_cast<std::size_t>(n * s), Vocab::kPad), lengths,
+      in(static_cast<std::size_t>(n * t), Vocab::kPad), out(static_cast<std::size_t>(n * t), Vocab::kPad);
   for (int64_t i = 0; i < n; ++i) {
     const Example& e = examples[rows[static_cast<std::size_t>(i)]];
     std::copy(e.src.begin(), e.src.end(), src.begin() + i * s);
@@ -423,7 +425,8 @@ double train(Seq2Seq& model, const TaskData& data, const TrainOptions& options, 
   const auto n = data.train_examples.size();
   std::vector<std::size_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  const auto batches = static_cast<int64_t>((n + static_cast<std::size_t>(options.batch) - 1) / static_cast<std::size_t>(options.batch));
+  const auto batches =
+      static_cast<int64_t>((n + static_cast<std::size_t>(options.batch) - 1) / static_cast<std::size_t>(options.batch));
   const auto start = std::chrono::steady_clock::now();
   model.train();
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
@@ -435,8 +438,9 @@ double train(Seq2Seq& model, const TaskData& data, const TrainOptions& options, 
     double loss_sum = 0, correct = 0, count = 0;
     for (int64_t b = 0; b < batches; ++b) {
       const std::size_t first = static_cast<std::size_t>(b * options.batch);
-      const std::vector<std::size_t> rows(order.begin() + static_cast<std::ptrdiff_t>(first),
-                                          order.begin() + static_cast<std::ptrdiff_t>(std::min(n, first + static_cast<std::size_t>(options.batch))));
+      const std::vector<std::size_t> rows(
+          order.begin() + static_cast<std::ptrdiff_t>(first),
+          order.begin() + static_cast<std::ptrdiff_t>(std::min(n, first + static_cast<std::size_t>(options.batch))));
       const Batch batch = make_batch(data.train_examples, rows);
       optimizer.zero_grad();
       auto [logits, weights] = model.forward_teacher(batch.src, batch.lengths, batch.tgt_in);
@@ -525,8 +529,12 @@ Evaluation evaluate(Seq2Seq& model, const TaskData& data, int64_t beam_width, do
     }
     if (beam_width > 0) {
       Seq2SeqDecoder decoder(model, batch.src, batch.lengths);
-      const nn::BeamSearchResult result = nn::beam_search(
-          decoder, prompt, nn::BeamSearchOptions().with_beam_width(beam_width).with_max_new_tokens(max_new).with_eos(Vocab::kEos).with_length_penalty(length_penalty));
+      const nn::BeamSearchResult result = nn::beam_search(decoder, prompt,
+                                                          nn::BeamSearchOptions()
+                                                              .with_beam_width(beam_width)
+                                                              .with_max_new_tokens(max_new)
+                                                              .with_eos(Vocab::kEos)
+                                                              .with_length_penalty(length_penalty));
       for (const auto& hyps : result.hypotheses) {
         std::vector<int64_t> best = hyps.empty() ? std::vector<int64_t>{} : hyps.front().tokens;
         if (!best.empty() && best.back() == Vocab::kEos) best.pop_back();
@@ -681,12 +689,13 @@ int predict(const std::string& dir, const std::string& task, const std::vector<K
     };
     fmt::print("== {} ({}, trained on {}: test exact match {})\n", kind_name(kind), path, meta("task"),
                meta("test_exact_match"));
-    fmt::print("input:  \"{}\"{}\n", text, unknown ? fmt::format("  ({} characters unknown to the model)", unknown) : "");
+    fmt::print("input:  \"{}\"{}\n", text,
+               unknown ? fmt::format("  ({} characters unknown to the model)", unknown) : "");
     fmt::print("greedy: \"{}\"\n", loaded.tgt_vocab.decode(greedy));
     fmt::print("beam (width {}):\n", std::max<int64_t>(1, beam_width));
     for (const auto& h : beams.hypotheses.front())
-      fmt::print("  {:<24} log p = {:8.4f}   score = {:8.4f}\n", fmt::format("\"{}\"", loaded.tgt_vocab.decode(h.tokens)),
-                 h.log_prob, h.score);
+      fmt::print("  {:<24} log p = {:8.4f}   score = {:8.4f}\n",
+                 fmt::format("\"{}\"", loaded.tgt_vocab.decode(h.tokens)), h.log_prob, h.score);
     if (model.config.kind == Kind::None) {
       fmt::print("(no attention, so no alignment)\n\n");
       continue;
@@ -708,12 +717,14 @@ int predict(const std::string& dir, const std::string& task, const std::vector<K
       fmt::print("{:>5} {}\n", out_labels[t], row);
     }
     fmt::print("\n");
-    panels.push_back(alignment_panel(weights, src, greedy, loaded.src_vocab, loaded.tgt_vocab,
-                                     fmt::format("{}: \"{}\" -> \"{}\"", kind_name(kind), text, loaded.tgt_vocab.decode(greedy))));
+    panels.push_back(
+        alignment_panel(weights, src, greedy, loaded.src_vocab, loaded.tgt_vocab,
+                        fmt::format("{}: \"{}\" -> \"{}\"", kind_name(kind), text, loaded.tgt_vocab.decode(greedy))));
   }
   if (!panels.empty()) {
     const std::string png = dir + "/predict.png";
-    heed::io::save_heatmap_png(png, panels, "attention while decoding (rows: output, columns: input)", picture_options());
+    heed::io::save_heatmap_png(png, panels, "attention while decoding (rows: output, columns: input)",
+                               picture_options());
     fmt::print("wrote {}\n", png);
   }
   return 0;
@@ -733,7 +744,8 @@ int main(int argc, char** argv) {
   app.add_option("--task", task,
                  "dates, reverse, monotone, or spec: each kind on the spec's task for it (location: reverse, "
                  "local-m: monotone, both also on dates; the rest: dates)");
-  app.add_option("--pairs", pairs_path, "train on english<TAB>french[<TAB>attribution] lines (Tatoeba / Anki eng-fra.txt)");
+  app.add_option("--pairs", pairs_path,
+                 "train on english<TAB>french[<TAB>attribution] lines (Tatoeba / Anki eng-fra.txt)");
   app.add_option("--max-len", max_len, "with --pairs: leave out pairs with a side longer than this (characters)")
       ->check(CLI::Range(1, 100000));
   app.add_option("--epochs", train_options.epochs, "training epochs per kind")->check(CLI::PositiveNumber);
@@ -818,7 +830,8 @@ int main(int argc, char** argv) {
       c.max_target_length = data.max_target_length;
       heed::manual_seed(train_options.seed);
       Seq2Seq model(c);
-      const std::string label = task == "spec" && name != "dates" ? fmt::format("{}/{}", kind_name(kind), name) : kind_name(kind);
+      const std::string label =
+          task == "spec" && name != "dates" ? fmt::format("{}/{}", kind_name(kind), name) : kind_name(kind);
       fmt::print("== {} on {} ({} parameters, {} encoder {}x2, decoder {})\n", kind_name(kind), name,
                  model.num_parameters(), c.cell, c.hidden, c.decoder_size());
       const double seconds = train(model, data, train_options, label);
@@ -854,12 +867,13 @@ int main(int argc, char** argv) {
         for (std::size_t k = 0; k < picked.size(); ++k) {
           const Pair& p = data.test[picked[k]];
           const std::string got = data.tgt_vocab.decode(outputs[k]);
-          panels.push_back(alignment_panel(weights[k], shown[k].src, outputs[k], data.src_vocab, data.tgt_vocab,
-                                           fmt::format("\"{}\" -> \"{}\"{}", p.source, got, got == p.target ? "" : " (wrong)")));
+          panels.push_back(
+              alignment_panel(weights[k], shown[k].src, outputs[k], data.src_vocab, data.tgt_vocab,
+                              fmt::format("\"{}\" -> \"{}\"{}", p.source, got, got == p.target ? "" : " (wrong)")));
         }
-        heed::io::save_heatmap_png(fmt::format("{}/alignment-{}-{}.png", out_dir, name, kind_name(kind)), panels,
-                                   fmt::format("{} attention on {} (rows: output, columns: input)", kind_name(kind), name),
-                                   picture_options());
+        heed::io::save_heatmap_png(
+            fmt::format("{}/alignment-{}-{}.png", out_dir, name, kind_name(kind)), panels,
+            fmt::format("{} attention on {} (rows: output, columns: input)", kind_name(kind), name), picture_options());
         // The overview: the longest of the five (dates: the one with the most to skip).
         std::size_t longest = 0;
         for (std::size_t k = 1; k < shown.size(); ++k)
@@ -881,11 +895,11 @@ int main(int argc, char** argv) {
     fmt::print("  {:<9} {:<9} {:>7} {:>7} {:>9}  {:>9}  {:<27} {:>7}\n", "attention", "task", "greedy", "beam",
                "char acc", "alignment", "(alignment measure)", "train");
     for (const Result& r : results)
-      fmt::print("  {:<9} {:<9} {:>6.1f}% {:>7} {:>8.1f}%  {:>9}  {:<27} {:>6.0f}s\n", kind_name(r.kind), r.task,
-                 100 * r.eval.greedy_exact, r.eval.beam_exact >= 0 ? fmt::format("{:.1f}%", 100 * r.eval.beam_exact) : "-",
-                 100 * r.eval.char_accuracy,
-                 r.eval.alignment >= 0 ? fmt::format("{:.1f}%", 100 * r.eval.alignment) : "-",
-                 r.eval.alignment >= 0 ? r.eval.alignment_name : "", r.train_seconds);
+      fmt::print(
+          "  {:<9} {:<9} {:>6.1f}% {:>7} {:>8.1f}%  {:>9}  {:<27} {:>6.0f}s\n", kind_name(r.kind), r.task,
+          100 * r.eval.greedy_exact, r.eval.beam_exact >= 0 ? fmt::format("{:.1f}%", 100 * r.eval.beam_exact) : "-",
+          100 * r.eval.char_accuracy, r.eval.alignment >= 0 ? fmt::format("{:.1f}%", 100 * r.eval.alignment) : "-",
+          r.eval.alignment >= 0 ? r.eval.alignment_name : "", r.train_seconds);
     fmt::print("\nwrote {}/translation-<task>-<kind>.safetensors, {}/alignment-<task>-<kind>.png{}\n", out_dir, out_dir,
                overview.empty() ? "" : fmt::format(", {}/alignments.png", out_dir));
     const std::string example = task == "pairs" ? tasks.begin()->second.test.front().source
