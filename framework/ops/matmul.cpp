@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "heed/ops.hpp"
@@ -30,13 +32,43 @@ int blas_int(int64_t v, const char* op) {
   return static_cast<int>(v);
 }
 
+// OpenBLAS 0.3.21 does not recognise some recent CPUs (seen: an Intel Xeon of family 6, model 207) and then
+// runs its SSE3 "Prescott" kernels, several times slower than its AVX2 ones. heed's default build needs AVX2
+// + FMA anyway, so Haswell's kernels always work there: say so once, on the first GEMM, instead of letting a
+// run be slow for no visible reason. OPENBLAS_CORETYPE (set by scripts/heed.sh) silences the check, and a
+// BLAS other than OpenBLAS has no openblas_get_corename (the weak reference is then null).
+extern "C" char* openblas_get_corename(void) __attribute__((weak));
+
+void warn_once_if_slow_blas_kernels() {
+  static const bool checked = [] {
+#if defined(__AVX2__) && defined(__FMA__)
+    if (openblas_get_corename == nullptr || std::getenv("OPENBLAS_CORETYPE") != nullptr) return true;
+    const char* core = openblas_get_corename();
+    if (core == nullptr) return true;
+    static const char* const avx2_cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids",
+                                             "Excavator"};
+    for (const char* fast : avx2_cores)
+      if (std::strcmp(core, fast) == 0) return true;
+    std::fprintf(stderr,
+                 "heed: OpenBLAS chose its '%s' kernels on this CPU (it does not recognise it), and matrix "
+                 "products run several times slower than they could. Set OPENBLAS_CORETYPE=Haswell in the "
+                 "environment before starting the program (heed's build already requires AVX2 + FMA).\n",
+                 core);
+#endif
+    return true;
+  }();
+  (void)checked;
+}
+
 void gemm_call(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
                float* c, int ldc) {
+  warn_once_if_slow_blas_kernels();
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
               b, ldb, beta, c, ldc);
 }
 void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
                double beta, double* c, int ldc) {
+  warn_once_if_slow_blas_kernels();
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda,
               b, ldb, beta, c, ldc);
 }
