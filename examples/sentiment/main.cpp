@@ -406,7 +406,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (!sentence.empty()) return predict(out_dir, sentence);
+    if (app.count("--predict") > 0) return predict(out_dir, sentence);
     std::filesystem::create_directories(out_dir);
 
     // Data: the user's files (shuffled once, so the validation tail mixes them) or generated reviews.

@@ -782,7 +782,7 @@ int main(int argc, char** argv) {
       for (const auto& name : split_commas(attention)) kinds.push_back(parse_kind(name));
     }
     HEED_CHECK(!kinds.empty(), "translation: --attention names no kind");
-    if (!sentence.empty()) {
+    if (app.count("--predict") > 0) {
       if (app.count("--attention") == 0) kinds = {Kind::Bahdanau};
       return predict(out_dir, task == "spec" ? "dates" : task, kinds, sentence, beam_width, length_penalty);
     }
