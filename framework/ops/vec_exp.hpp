@@ -4,7 +4,7 @@
 // softmax-family kernels first write x - max for a whole tensor and then exponentiate it in one pass.
 // exp(-inf) is exactly 0 and NaN stays NaN.
 //
-// Every element goes through the same SIMD exp, the last partial register through a zero-padded copy, so
+// Every element goes through the same SIMD exp (the last partial register as an overlapping full one), so
 // an element's result depends on its value only, not on its address or its position in the buffer. (The
 // earlier xt::noalias(xt::adapt(p)) = xt::exp(...) ran std::exp on the elements before the first aligned
 // address and after the last full register: std::exp and xsimd::exp differ in the last bit, so results
@@ -23,14 +23,20 @@ template <class T>
 void exp_inplace(T* p, int64_t n) {
   using batch = xsimd::batch<T>;
   constexpr int64_t width = static_cast<int64_t>(batch::size);
-  int64_t j = 0;
-  for (; j + width <= n; j += width) xsimd::exp(batch::load_unaligned(p + j)).store_unaligned(p + j);
-  if (j < n) {
-    T tail[width] = {};
-    std::copy(p + j, p + n, tail);
-    xsimd::exp(batch::load_unaligned(tail)).store_unaligned(tail);
-    std::copy(tail, tail + (n - j), p + j);
+  if (n < width) {
+    if (n <= 0) return;
+    T padded[width] = {};
+    std::copy(p, p + n, padded);
+    xsimd::exp(batch::load_unaligned(padded)).store_unaligned(padded);
+    std::copy(padded, padded + n, p);
+    return;
   }
+  // The last register's inputs, read before the loop overwrites them; it then rewrites the elements it
+  // shares with the loop's last register with the same values.
+  const int64_t full = n - n % width;
+  const batch last = batch::load_unaligned(p + n - width);
+  for (int64_t j = 0; j < full; j += width) xsimd::exp(batch::load_unaligned(p + j)).store_unaligned(p + j);
+  if (full < n) xsimd::exp(last).store_unaligned(p + n - width);
 }
 
 }  // namespace heed::detail
