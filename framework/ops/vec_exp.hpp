@@ -4,8 +4,9 @@
 // softmax-family kernels first write x - max for a whole tensor and then exponentiate it in one pass.
 // exp(-inf) is exactly 0 and NaN stays NaN.
 //
-// Every element goes through the same SIMD exp (the last partial register as an overlapping full one), so
-// an element's result depends on its value only, not on its address or its position in the buffer. (The
+// Every element goes through the same SIMD exp (a buffer shorter than one register through a zero-padded
+// copy; the last partial register of a longer one as an overlapping full register), so an element's
+// result depends on its value only, not on its address or its position in the buffer. (The
 // earlier xt::noalias(xt::adapt(p)) = xt::exp(...) ran std::exp on the elements before the first aligned
 // address and after the last full register: std::exp and xsimd::exp differ in the last bit, so results
 // depended on where malloc had put a scratch std::vector, and training the same model twice in one
