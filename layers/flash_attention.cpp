@@ -15,7 +15,7 @@
 // l = 0: its output is 0 and LSE = +inf makes its recomputed P, and so every gradient through it, 0.
 //
 // This file includes <cblas.h>, so it must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3);
-// ops/vec_exp.hpp uses plain xtensor.
+// ops/vec_exp.hpp uses xsimd only.
 #include <cblas.h>
 
 #include <algorithm>

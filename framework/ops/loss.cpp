@@ -237,6 +237,13 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 
 // ---- class losses --------------------------------------------------------------------------------
 
+// cross_entropy exponentiates blocks of about kExpBlock elements (whole rows) in one SIMD pass: row by
+// row, short rows would each wait out the SIMD exp's latency; whole tensors would leave the cache.
+namespace {
+constexpr int64_t kExpBlock = 1024;
+int64_t rows_per_block(int64_t classes) { return std::max<int64_t>(1, kExpBlock / std::max<int64_t>(classes, 1)); }
+}  // namespace
+
 // Per row with target t (rows with t == ignore_index give 0 and no gradient), lse = log sum_c e^x_c:
 //   l = (1 - eps) (lse - x_t) + eps (lse - mean_c x_c)      = (1-eps) nll + eps mean_c(-log p_c)
 //   dl/dx_c = softmax_c - ((1 - eps) [c == t] + eps / C)
@@ -253,18 +260,29 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
     const scalar_t* px = c.scores.data<scalar_t>();
     const int64_t* t = c.targets.data<int64_t>();
     scalar_t *pl = losses.data<scalar_t>(), *plse = lse.data<scalar_t>();
-    const int64_t C = c.classes;
-    std::vector<scalar_t> row(static_cast<std::size_t>(C));
-    for (int64_t r = 0; r < c.rows; ++r) {
-      const scalar_t* xr = px + r * C;
-      if (t[r] == ignore) { pl[r] = 0; plse[r] = 0; continue; }
-      const scalar_t m = detail::row_max(xr, C);
-      for (int64_t k = 0; k < C; ++k) row[k] = xr[k] - m;
-      detail::exp_inplace(row.data(), C);
-      const double log_sum = static_cast<double>(m) + std::log(detail::row_sum(row.data(), C));
-      const double x_sum = eps == 0 ? 0.0 : detail::row_sum(xr, C);
-      plse[r] = static_cast<scalar_t>(log_sum);
-      pl[r] = static_cast<scalar_t>((1 - eps) * (log_sum - xr[t[r]]) + eps * (log_sum - x_sum / C));
+    const int64_t C = c.classes, block = rows_per_block(C);
+    // Per block of rows: shift each row by its max, exponentiate the block in one pass, sum each row.
+    std::vector<scalar_t> e(static_cast<std::size_t>(std::min(block, c.rows) * C));
+    scalar_t maxima[kExpBlock];
+    for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
+      const int64_t rows = std::min(block, c.rows - r0);
+      for (int64_t i = 0; i < rows; ++i) {
+        scalar_t* er = e.data() + i * C;
+        const scalar_t* xr = px + (r0 + i) * C;
+        if (t[r0 + i] == ignore) { std::fill(er, er + C, scalar_t(0)); continue; }
+        const scalar_t m = maxima[i] = detail::row_max(xr, C);
+        for (int64_t k = 0; k < C; ++k) er[k] = xr[k] - m;
+      }
+      detail::exp_inplace(e.data(), rows * C);
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t r = r0 + i;
+        const scalar_t* xr = px + r * C;
+        if (t[r] == ignore) { pl[r] = 0; plse[r] = 0; continue; }
+        const double log_sum = static_cast<double>(maxima[i]) + std::log(detail::row_sum(e.data() + i * C, C));
+        const double x_sum = eps == 0 ? 0.0 : detail::row_sum(xr, C);
+        plse[r] = static_cast<scalar_t>(log_sum);
+        pl[r] = static_cast<scalar_t>((1 - eps) * (log_sum - xr[t[r]]) + eps * (log_sum - x_sum / C));
+      }
     }
   });
   Tensor y = reduce_losses(losses, reduction, c.counted);
@@ -279,15 +297,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       const int64_t C = c.classes;
       const scalar_t smooth = static_cast<scalar_t>(eps / static_cast<double>(C));
       const scalar_t on_target = static_cast<scalar_t>(1 - eps);
-      for (int64_t r = 0; r < c.rows; ++r) {
-        scalar_t* dr = pd + r * C;
-        if (t[r] == ignore) { std::fill(dr, dr + C, scalar_t(0)); continue; }
-        const scalar_t* xr = px + r * C;
-        for (int64_t k = 0; k < C; ++k) dr[k] = xr[k] - plse[r];
-        detail::exp_inplace(dr, C);  // softmax of the row
-        const scalar_t gr = g[r];
-        for (int64_t k = 0; k < C; ++k) dr[k] = gr * (dr[k] - smooth);
-        dr[t[r]] -= gr * on_target;
+      const int64_t block = rows_per_block(C);
+      for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
+        const int64_t rows = std::min(block, c.rows - r0);
+        for (int64_t r = r0; r < r0 + rows; ++r) {
+          scalar_t* dr = pd + r * C;
+          const scalar_t* xr = px + r * C;
+          if (t[r] == ignore) { std::fill(dr, dr + C, scalar_t(0)); continue; }
+          for (int64_t k = 0; k < C; ++k) dr[k] = xr[k] - plse[r];
+        }
+        detail::exp_inplace(pd + r0 * C, rows * C);  // the softmax of each row
+        for (int64_t r = r0; r < r0 + rows; ++r) {
+          scalar_t* dr = pd + r * C;
+          if (t[r] == ignore) { std::fill(dr, dr + C, scalar_t(0)); continue; }
+          const scalar_t gr = g[r];
+          for (int64_t k = 0; k < C; ++k) dr[k] = gr * (dr[k] - smooth);
+          dr[t[r]] -= gr * on_target;
+        }
       }
     });
     accumulate_grad(logits, std::move(dx));
