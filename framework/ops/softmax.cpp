@@ -9,6 +9,7 @@
 // A row with nothing to attend to — every entry masked, or every entry -inf — gives all-zero
 // probabilities and zero gradient instead of NaN (heed's policy, ../shared/ATTENTION-SPEC.md section 0);
 // log_softmax leaves such a row at -inf. A NaN among a row's kept entries makes the whole row NaN.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -177,16 +178,24 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   Tensor y_rows = make_tensor(xr.shape(), x.dtype());
   HEED_DISPATCH_FLOAT(x.dtype(), "log_softmax", [&] {
     scalar_t* py = y_rows.data<scalar_t>();
-    const int64_t n = rows.n, total = rows.count() * n;
-    for (int64_t r = 0; r < rows.count(); ++r)
+    const int64_t n = rows.n, count = rows.count();
+    for (int64_t r = 0; r < count; ++r)
       shift_row<false>(xr.data<scalar_t>() + r * n, static_cast<const uint8_t*>(nullptr), py + r * n, n);
-    std::vector<scalar_t> e(py, py + total);
-    detail::exp_inplace(e.data(), total);
-    for (int64_t r = 0; r < rows.count(); ++r) {
-      const double s = row_sum(e.data() + r * n, n);
-      if (s == 0) continue;  // an all -inf row stays -inf
-      const scalar_t log_s = static_cast<scalar_t>(std::log(s));
-      for (int64_t j = 0; j < n; ++j) py[r * n + j] -= log_s;
+    // e^(x - m) in blocks of whole rows of about 1024 elements: one SIMD pass per block, and a scratch
+    // buffer that stays in cache (one copy of the whole input cost a fresh, page-faulting allocation).
+    const int64_t block = std::max<int64_t>(1, 1024 / std::max<int64_t>(n, 1));
+    std::vector<scalar_t> e(static_cast<std::size_t>(std::min(block, count) * n));
+    for (int64_t r0 = 0; r0 < count; r0 += block) {
+      const int64_t block_rows = std::min(block, count - r0);
+      std::copy(py + r0 * n, py + (r0 + block_rows) * n, e.begin());
+      detail::exp_inplace(e.data(), block_rows * n);
+      for (int64_t r = 0; r < block_rows; ++r) {
+        const double s = row_sum(e.data() + r * n, n);
+        if (s == 0) continue;  // an all -inf row stays -inf
+        const scalar_t log_s = static_cast<scalar_t>(std::log(s));
+        scalar_t* row = py + (r0 + r) * n;
+        for (int64_t j = 0; j < n; ++j) row[j] -= log_s;
+      }
     }
   });
   Tensor y = from_rows(y_rows, rows, x.shape());
