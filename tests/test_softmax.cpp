@@ -89,6 +89,14 @@ TEST_CASE("log_softmax: equals log(softmax) and its rows exponentiate to one") {
     CHECK(heed::max_abs_diff(ls, via) < 1e-12);
     for (double v : heed::sum(heed::exp(ls), {axis}).to_vector<double>()) CHECK(v == doctest::Approx(1.0));
   }
+  // Many short rows: log_softmax exponentiates blocks of whole rows (about 1024 elements), here 341 rows
+  // per block and a partial last block; every row must still match, with one all -inf row in the last one.
+  Tensor many = heed::randn({1000, 3}, DType::Float64);
+  Tensor ls = heed::log_softmax(many, 1);
+  CHECK(heed::max_abs_diff(ls, heed::log(heed::softmax(many, 1))) < 1e-12);
+  Tensor with_inf = heed::concat({many, heed::full({1, 3}, -kInf, DType::Float64)}, 0);
+  const std::vector<double> last = heed::select(heed::log_softmax(with_inf, 1), 0, 1000).to_vector<double>();
+  for (double v : last) CHECK(v == -kInf);
 }
 
 TEST_CASE("masked_softmax: partially and fully masked rows") {
