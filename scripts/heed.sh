@@ -49,7 +49,11 @@ case "${1:-}" in
     deps
     build build -DCMAKE_BUILD_TYPE=Release
     shift
-    exec ./build/examples/sentiment/sentiment "$@" ;;
+    # Its checkpoints and attention.png go to out/sentiment (git ignores out/) unless --out is given.
+    case " $* " in
+      *" --out "*|*" --out="*) exec ./build/examples/sentiment/sentiment "$@" ;;
+      *) mkdir -p out/sentiment && exec ./build/examples/sentiment/sentiment --out out/sentiment "$@" ;;
+    esac ;;
   test)
     deps
     start=$(date +%s)
