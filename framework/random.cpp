@@ -13,8 +13,6 @@ void Generator::seed(uint64_t s) {
   has_spare_normal_ = false;
 }
 
-double Generator::uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
-
 double Generator::normal() {
   if (has_spare_normal_) {
     has_spare_normal_ = false;

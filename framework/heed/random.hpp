@@ -19,7 +19,9 @@ class Generator {
   void seed(uint64_t seed);
   /// The next raw 64-bit output of the engine.
   uint64_t next_u64() { return engine_(); }
-  double uniform();                  ///< [0, 1), 53 random bits
+  /// [0, 1), 53 random bits: (next_u64() >> 11) · 2^-53. Inline, so per-element loops (dropout) inline
+  /// the engine too.
+  double uniform() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
   /// [low, high): low + (high - low) * uniform().
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
   double normal();                   ///< N(0, 1), Box-Muller (same numbers on every platform)
