@@ -237,13 +237,6 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 
 // ---- class losses --------------------------------------------------------------------------------
 
-// cross_entropy exponentiates blocks of about kExpBlock elements (whole rows) in one SIMD pass: row by
-// row, short rows would each wait out the SIMD exp's latency; whole tensors would leave the cache.
-namespace {
-constexpr int64_t kExpBlock = 1024;
-int64_t rows_per_block(int64_t classes) { return std::max<int64_t>(1, kExpBlock / std::max<int64_t>(classes, 1)); }
-}  // namespace
-
 // Per row with target t (rows with t == ignore_index give 0 and no gradient), lse = log sum_c e^x_c:
 //   l = (1 - eps) (lse - x_t) + eps (lse - mean_c x_c)      = (1-eps) nll + eps mean_c(-log p_c)
 //   dl/dx_c = softmax_c - ((1 - eps) [c == t] + eps / C)
@@ -260,10 +253,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
     const scalar_t* px = c.scores.data<scalar_t>();
     const int64_t* t = c.targets.data<int64_t>();
     scalar_t *pl = losses.data<scalar_t>(), *plse = lse.data<scalar_t>();
-    const int64_t C = c.classes, block = rows_per_block(C);
+    const int64_t C = c.classes, block = detail::rows_per_exp_block(C);
     // Per block of rows: shift each row by its max, exponentiate the block in one pass, sum each row.
     std::vector<scalar_t> e(static_cast<std::size_t>(std::min(block, c.rows) * C));
-    scalar_t maxima[kExpBlock];
+    scalar_t maxima[detail::kExpBlock];
     for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
       const int64_t rows = std::min(block, c.rows - r0);
       for (int64_t i = 0; i < rows; ++i) {
@@ -297,7 +290,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       const int64_t C = c.classes;
       const scalar_t smooth = static_cast<scalar_t>(eps / static_cast<double>(C));
       const scalar_t on_target = static_cast<scalar_t>(1 - eps);
-      const int64_t block = rows_per_block(C);
+      const int64_t block = detail::rows_per_exp_block(C);
       for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
         const int64_t rows = std::min(block, c.rows - r0);
         for (int64_t r = r0; r < r0 + rows; ++r) {

@@ -181,9 +181,8 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
     const int64_t n = rows.n, count = rows.count();
     for (int64_t r = 0; r < count; ++r)
       shift_row<false>(xr.data<scalar_t>() + r * n, static_cast<const uint8_t*>(nullptr), py + r * n, n);
-    // e^(x - m) in blocks of whole rows of about 1024 elements: one SIMD pass per block, and a scratch
-    // buffer that stays in cache (one copy of the whole input cost a fresh, page-faulting allocation).
-    const int64_t block = std::max<int64_t>(1, 1024 / std::max<int64_t>(n, 1));
+    // e^(x - m) per block of whole rows (detail::kExpBlock) into a scratch buffer that stays in cache.
+    const int64_t block = detail::rows_per_exp_block(n);
     std::vector<scalar_t> e(static_cast<std::size_t>(std::min(block, count) * n));
     for (int64_t r0 = 0; r0 < count; r0 += block) {
       const int64_t block_rows = std::min(block, count - r0);

@@ -40,4 +40,11 @@ void exp_inplace(T* p, int64_t n) {
   if (full < n) xsimd::exp(last).store_unaligned(p + n - width);
 }
 
+// Row kernels exponentiate blocks of whole rows of about this many elements in one exp_inplace pass: row
+// by row, short rows would each wait out the SIMD exp's latency; the whole tensor at once would need a
+// tensor-sized scratch buffer and leave the cache.
+constexpr int64_t kExpBlock = 1024;
+// Rows of `n` elements per block (at least one).
+inline int64_t rows_per_exp_block(int64_t n) { return std::max<int64_t>(1, kExpBlock / std::max<int64_t>(n, 1)); }
+
 }  // namespace heed::detail
