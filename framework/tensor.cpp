@@ -140,8 +140,8 @@ constexpr std::size_t kSmallData = 64;
 
 // glibc's malloc gives buffers of 128 KiB and more back to the kernel when they are freed (munmap, or
 // trimming the top of the heap), so every training step faults the same pages in again: about 20% of a
-// Transformer encoder step was the kernel zeroing and mapping pages (perf). Once per process, before the
-// first tensor buffer, heed asks glibc to serve blocks below 32 MiB from the heap (M_MMAP_THRESHOLD) and
+// Transformer encoder step was the kernel zeroing and mapping pages (perf). Once per process, while the
+// program starts (a static initializer of this file, which every heed program links), heed asks glibc to serve blocks below 32 MiB from the heap (M_MMAP_THRESHOLD) and
 // to keep up to 1 GiB of freed heap top (M_TRIM_THRESHOLD): freed memory is reused, not re-faulted, and
 // the resident size stays at the program's peak instead of shrinking. The step then takes about 0.6 of
 // the time (bench/run_transformer.sh). It is left alone when the environment already tunes malloc
@@ -150,27 +150,19 @@ constexpr std::size_t kSmallData = 64;
 #if defined(__GLIBC__)
 namespace {
 bool tune_malloc() {
-  for (const char* name : {"HEED_MALLOC_TUNING", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-                           "GLIBC_TUNABLES"}) {
-    const char* value = std::getenv(name);
-    if (value == nullptr) continue;
-    if (std::strcmp(name, "HEED_MALLOC_TUNING") == 0 && std::strcmp(value, "0") != 0) continue;
-    return false;
-  }
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return true;
+  const char* opt_out = std::getenv("HEED_MALLOC_TUNING");
+  if (opt_out != nullptr && std::strcmp(opt_out, "0") == 0) return false;
+  for (const char* name : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"})
+    if (std::getenv(name) != nullptr) return false;
+  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
 }
+[[maybe_unused]] const bool kMallocTuned = tune_malloc();
 }  // namespace
 #endif
 
 // 64-byte alignment by hand: malloc 64 bytes more and align up past a slot that remembers the block.
 // (glibc's aligned_alloc always takes its slow memalign path, about 5x a malloc of the same size.)
 Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
-#if defined(__GLIBC__)
-  static const bool malloc_tuned = tune_malloc();
-  (void)malloc_tuned;
-#endif
   const std::size_t rounded = ((std::max<std::size_t>(nbytes, 1) + 63) / 64) * 64;
   void* block = nbytes <= kSmallData ? cached_malloc<kSmallData + 64>() : std::malloc(rounded + 64);
   if (!block) throw std::bad_alloc();
