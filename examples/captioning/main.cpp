@@ -253,7 +253,7 @@ double train(Captioner& model, const Dataset& train_set, const Dataset& val_set,
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     std::vector<int64_t> order(static_cast<std::size_t>(n));
     for (int64_t i = 0; i < n; ++i) order[i] = i;
-    for (int64_t i = n - 1; i > 0; --i) std::swap(order[i], order[shuffle_gen.randint(0, i + 1)]);
+    heed::data::shuffle(order, shuffle_gen);
     const int64_t batches = n / options.batch;
     heed::ProgressBar bar(batches, fmt::format("{} epoch {}/{}", variant_name(model.variant()), epoch, options.epochs));
     double loss_sum = 0.0;

@@ -372,13 +372,6 @@ int predict(const std::string& dir, const std::string& sentence) {
   return 0;
 }
 
-std::vector<std::string> split_commas(const std::string& list) {
-  std::vector<std::string> parts;
-  std::stringstream in(list);
-  for (std::string part; std::getline(in, part, ',');)
-    if (!part.empty()) parts.push_back(part);
-  return parts;
-}
 
 }  // namespace
 
@@ -388,7 +381,8 @@ int main(int argc, char** argv) {
   int64_t batch = 100, train_size = 4000, max_len = 50;
   uint64_t seed = 1;
   double lr = 1e-3, l2 = 1e-3, dropout_p = 0.3;
-  std::string data, out_dir = ".", sentence;
+  std::vector<std::string> data;  // --data files, comma-separated
+  std::string out_dir = ".", sentence;
   app.add_option("--epochs", epochs, "training epochs")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--train-size", train_size,
@@ -397,7 +391,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-len", max_len, "words per sentence kept (longer ones are cut at the end)")
       ->check(CLI::Range(4, 10000));
   app.add_option("--data", data,
-                 "comma-separated files of 'sentence<TAB>label' lines (UCI sentiment labelled sentences)");
+                 "comma-separated files of 'sentence<TAB>label' lines (UCI sentiment labelled sentences)")
+      ->delimiter(',');
   app.add_option("--out", out_dir, "directory for the checkpoints, the vocabulary and attention.png");
   app.add_option("--predict", sentence, "load the saved attention model from --out and classify this sentence");
   app.add_option("--seed", seed, "random seed (data, initialization, shuffling)");
@@ -412,13 +407,12 @@ int main(int argc, char** argv) {
     // Data: the user's files (shuffled once, so the validation tail mixes them) or generated reviews.
     std::vector<Example> examples;
     if (!data.empty()) {
-      for (const auto& path : split_commas(data)) {
+      for (const auto& path : data) {
         auto more = read_labelled_sentences(path);
         examples.insert(examples.end(), more.begin(), more.end());
       }
       heed::Generator shuffle_gen(seed);
-      for (std::size_t i = examples.size(); i > 1; --i)
-        std::swap(examples[i - 1], examples[static_cast<std::size_t>(shuffle_gen.randint(0, static_cast<int64_t>(i)))]);
+      heed::data::shuffle(examples, shuffle_gen);
       if (app.count("--train-size") > 0 && static_cast<int64_t>(examples.size()) > train_size)
         examples.resize(train_size);
     } else {
@@ -438,7 +432,7 @@ int main(int argc, char** argv) {
     for (const auto& e : examples) positives += e.label;
     fmt::print(
         "data: {} sentences ({}), {} train / {} validation, {:.0f}% positive, vocabulary {} words, max length {}\n",
-        examples.size(), data.empty() ? "generated reviews" : data, n_train, n_val,
+        examples.size(), data.empty() ? "generated reviews" : fmt::format("{}", fmt::join(data, ", ")), n_train, n_val,
         100.0 * static_cast<double>(positives) / static_cast<double>(examples.size()), tokenizer.vocab_size(), max_len);
     fmt::print("example: \"{}\" -> {}\n\n", examples.front().text, examples.front().label ? "positive" : "negative");
 

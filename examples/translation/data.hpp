@@ -282,11 +282,4 @@ inline std::vector<Pair> read_pairs(const std::string& path, int64_t max_chars, 
   return pairs;
 }
 
-// Fisher-Yates with heed's generator (the same order on every platform).
-template <typename T>
-void shuffle(std::vector<T>& items, heed::Generator& gen) {
-  for (std::size_t i = items.size(); i > 1; --i)
-    std::swap(items[i - 1], items[static_cast<std::size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
-}
-
 }  // namespace translation

@@ -30,7 +30,6 @@
 #include <heed/io/safetensors.hpp>
 #include <heed/nn/decoding.hpp>
 #include <heed/nn/seq2seq_attention.hpp>
-#include <sstream>
 
 #include "data.hpp"
 
@@ -71,14 +70,6 @@ bool is_luong(Kind kind) { return kind != Kind::None && kind != Kind::Bahdanau; 
 // The spec's task for each kind (ATTENTION-SPEC §3).
 std::string spec_task(Kind kind) {
   return kind == Kind::Location ? "reverse" : kind == Kind::LocalM ? "monotone" : "dates";
-}
-
-std::vector<std::string> split_commas(const std::string& list) {
-  std::vector<std::string> parts;
-  std::stringstream in(list);
-  for (std::string part; std::getline(in, part, ',');)
-    if (!part.empty()) parts.push_back(part);
-  return parts;
 }
 
 // ---- the model ------------------------------------------------------------------------------------------
@@ -317,27 +308,18 @@ struct Batch {
 };
 
 Batch make_batch(const std::vector<Example>& examples, const std::vector<std::size_t>& rows) {
-  const auto n = static_cast<int64_t>(rows.size());
-  int64_t s = 1, t = 1;
+  std::vector<std::vector<int64_t>> src, in, out;
   for (std::size_t r : rows) {
-    s = std::max<int64_t>(s, static_cast<int64_t>(examples[r].src.size()));
-    t = std::max<int64_t>(t, static_cast<int64_t>(examples[r].tgt.size()) + 1);
+    const Example& e = examples[r];
+    src.push_back(e.src);
+    in.push_back({Vocab::kBos});
+    in.back().insert(in.back().end(), e.tgt.begin(), e.tgt.end());
+    out.push_back(e.tgt);
+    out.back().push_back(Vocab::kEos);
   }
-  std::vector<int64_t> src(static_cast<std::size_t>(n * s), Vocab::kPad), lengths,
-      in(static_cast<std::size_t>(n * t), Vocab::kPad), out(static_cast<std::size_t>(n * t), Vocab::kPad);
-  for (int64_t i = 0; i < n; ++i) {
-    const Example& e = examples[rows[static_cast<std::size_t>(i)]];
-    std::copy(e.src.begin(), e.src.end(), src.begin() + i * s);
-    lengths.push_back(std::max<int64_t>(1, static_cast<int64_t>(e.src.size())));
-    in[static_cast<std::size_t>(i * t)] = Vocab::kBos;
-    for (std::size_t j = 0; j < e.tgt.size(); ++j) {
-      in[static_cast<std::size_t>(i * t) + j + 1] = e.tgt[j];
-      out[static_cast<std::size_t>(i * t) + j] = e.tgt[j];
-    }
-    out[static_cast<std::size_t>(i * t) + e.tgt.size()] = Vocab::kEos;
-  }
-  return {heed::index_tensor(src, {n, s}), heed::index_tensor(lengths, {n}), heed::index_tensor(in, {n, t}),
-          heed::index_tensor(out, {n, t})};
+  const heed::data::PaddedBatch source = heed::data::pad_sequences(src, 0, Vocab::kPad);
+  return {source.ids, source.lengths, heed::data::pad_sequences(in, 0, Vocab::kPad).ids,
+          heed::data::pad_sequences(out, 0, Vocab::kPad).ids};
 }
 
 // ---- one task's data ------------------------------------------------------------------------------------
@@ -364,7 +346,7 @@ TaskData make_task(const std::string& name, const std::string& pairs_path, int64
     int64_t skipped = 0;
     std::vector<Pair> all = translation::read_pairs(pairs_path, max_len, &skipped);
     heed::Generator gen(seed);
-    translation::shuffle(all, gen);
+    heed::data::shuffle(all, gen);
     const auto total = static_cast<int64_t>(all.size());
     const int64_t test = total < 2 ? 0 : std::max<int64_t>(1, std::min<int64_t>(test_size, total / 10));
     const int64_t train = std::min<int64_t>(train_size, total - test);
@@ -433,7 +415,7 @@ double train(Seq2Seq& model, const TaskData& data, const TrainOptions& options, 
     // Decay the learning rate to a tenth over the last half of training.
     const double progress = static_cast<double>(epoch - 1) / std::max(1, options.epochs - 1);
     optimizer.set_lr(options.lr * (progress <= 0.5 ? 1.0 : std::pow(0.1, (progress - 0.5) / 0.5)));
-    translation::shuffle(order, gen);
+    heed::data::shuffle(order, gen);
     heed::ProgressBar bar(batches, fmt::format("{:<9} epoch {}/{}", label, epoch, options.epochs));
     double loss_sum = 0, correct = 0, count = 0;
     for (int64_t b = 0; b < batches; ++b) {
@@ -736,11 +718,13 @@ int main(int argc, char** argv) {
   CLI::App app{"heed translation: seq2seq with attention (Bahdanau, Luong global and local) on dates or your pairs"};
   ModelConfig config;
   TrainOptions train_options;
-  std::string attention = "all", task = "spec", pairs_path, out_dir = ".", sentence;
+  std::vector<std::string> attention{"all"};  // --attention kinds, comma-separated
+  std::string task = "spec", pairs_path, out_dir = ".", sentence;
   int64_t train_size = 8000, test_size = 1000, beam_width = 4, max_len = 40;
   double length_penalty = 0.6;
   app.add_option("--attention", attention,
-                 "comma-separated kinds (none, bahdanau, dot, general, concat, location, local-m, local-p) or all");
+                 "comma-separated kinds (none, bahdanau, dot, general, concat, location, local-m, local-p) or all")
+      ->delimiter(',');
   app.add_option("--task", task,
                  "dates, reverse, monotone, or spec: each kind on the spec's task for it (location: reverse, "
                  "local-m: monotone, both also on dates; the rest: dates)");
@@ -776,10 +760,10 @@ int main(int argc, char** argv) {
   try {
     if (!pairs_path.empty()) task = "pairs";
     std::vector<Kind> kinds;
-    if (attention == "all") {
+    if (attention == std::vector<std::string>{"all"}) {
       kinds = kAllKinds;
     } else {
-      for (const auto& name : split_commas(attention)) kinds.push_back(parse_kind(name));
+      for (const auto& name : attention) kinds.push_back(parse_kind(name));
     }
     HEED_CHECK(!kinds.empty(), "translation: --attention names no kind");
     if (app.count("--predict") > 0) {

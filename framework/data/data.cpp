@@ -52,10 +52,7 @@ void DataLoader::reshuffle() {
   if (!options_.shuffle) return;
   // The order depends only on the generator's state, so a resumed run reproduces it.
   std::iota(order_.begin(), order_.end(), 0);
-  for (std::size_t i = order_.size(); i > 1; --i) {  // Fisher-Yates with heed's generator
-    const std::size_t j = static_cast<std::size_t>(gen_.randint(0, static_cast<int64_t>(i)));
-    std::swap(order_[i - 1], order_[j]);
-  }
+  shuffle(order_, gen_);
 }
 
 std::size_t DataLoader::size() const {

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "heed/random.hpp"
@@ -16,6 +17,14 @@
 
 /// Data: datasets, batching, shuffling, tokenizing, padding.
 namespace heed::data {
+
+/// Shuffles `items` in place (Fisher-Yates with heed's generator): the order depends only on gen's state,
+/// so the same seed gives the same order on every platform. DataLoader draws its orders with it.
+template <class T>
+void shuffle(std::vector<T>& items, Generator& gen) {
+  for (std::size_t i = items.size(); i > 1; --i)
+    std::swap(items[i - 1], items[static_cast<std::size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
+}
 
 /// Tensors that share their first axis (examples); batch i is the same rows of each.
 class TensorDataset {
