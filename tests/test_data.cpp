@@ -60,3 +60,28 @@ TEST_CASE("data: dataset checks rows; loader covers every row once per epoch, re
   CHECK(train.size() == 8);
   CHECK(val.tensors()[1].to_vector<int64_t>() == std::vector<int64_t>{8, 9});
 }
+
+TEST_CASE("data: shuffle is a permutation fixed by the generator's state, the one DataLoader draws") {
+  std::vector<int64_t> order(50), items(50);
+  for (int64_t i = 0; i < 50; ++i) order[static_cast<std::size_t>(i)] = i, items[static_cast<std::size_t>(i)] = 100 + i;
+  heed::Generator a(7), b(7), c(8);
+  std::vector<int64_t> first = order, same = order, other = order;
+  data::shuffle(first, a);
+  data::shuffle(same, b);
+  data::shuffle(other, c);
+  CHECK(first == same);
+  CHECK(first != order);
+  CHECK(first != other);
+  CHECK(std::set<int64_t>(first.begin(), first.end()).size() == 50);
+  // Any element type follows the same order: 100 + the shuffled indices.
+  heed::Generator d(7);
+  data::shuffle(items, d);
+  for (std::size_t i = 0; i < 50; ++i) CHECK(items[i] == 100 + first[i]);
+  // DataLoader with seed 7 and one batch of everything yields the rows in that order.
+  data::TensorDataset ds({heed::arange(50, heed::DType::Int64)});
+  data::DataLoader loader(ds, {50, true, 7, false});
+  CHECK(loader.batch(0)[0].to_vector<int64_t>() == first);
+  std::vector<int64_t> none;
+  data::shuffle(none, a);  // empty and single-element inputs are left alone
+  CHECK(none.empty());
+}
