@@ -1,5 +1,5 @@
 // layers/flash_attention.cpp — flash_attention: memory-efficient exact attention as one recorded op
-// (ATTENTION-SPEC M11; FlashAttention-2's loop order, Dao 2023, on the CPU with BLAS on blocks).
+// (docs/attention-spec.md M11; FlashAttention-2's loop order, Dao 2023, on the CPU with BLAS on blocks).
 //
 // For each query block Q_i (kRowBlock rows) and key block K_j (kColBlock keys) of one batch entry:
 //   forward   S = c·Q_i K_jᵀ + bias (masked entries -inf);  m' = max(m, rowmax S);  P̃ = e^(S - m')
@@ -14,7 +14,7 @@
 // and the causal mask is applied from indices, never materialized. A row whose every key is masked has
 // l = 0: its output is 0 and LSE = +inf makes its recomputed P, and so every gradient through it, 0.
 //
-// This file includes <cblas.h>, so it must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3);
+// This file includes <cblas.h>, so it must not include xtensor-blas (docs/toolchain.md, gotcha 3);
 // ops/vec_exp.hpp uses xsimd only.
 #include <cblas.h>
 

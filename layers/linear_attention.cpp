@@ -1,4 +1,4 @@
-// layers/linear_attention.cpp — linear attention (ATTENTION-SPEC M9): the non-causal and parallel forms
+// layers/linear_attention.cpp — linear attention (docs/attention-spec.md M9): the non-causal and parallel forms
 // composed from recorded ops, the causal RNN form as one op with its O(L)-memory backward, and the
 // multi-head LinearAttention module. Equations in heed/nn/linear_attention.hpp.
 #include "heed/nn/linear_attention.hpp"

@@ -19,7 +19,7 @@
 // A padded step (t >= lengths[n]) keeps the state and outputs 0; in backward dh and dc pass it
 // unchanged and its dG rows are 0, so it contributes nothing anywhere.
 //
-// This file includes <cblas.h> and therefore must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3).
+// This file includes <cblas.h> and therefore must not include xtensor-blas (docs/toolchain.md, gotcha 3).
 #include "heed/nn/recurrent.hpp"
 
 #include <cblas.h>

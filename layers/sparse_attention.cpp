@@ -1,7 +1,7 @@
 // layers/sparse_attention.cpp — sparse attention patterns, the dense reference path and the block-sparse
 // kernel (forward and backward side by side). Equations in heed/nn/sparse_attention.hpp.
 //
-// This file includes <cblas.h> and therefore must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3).
+// This file includes <cblas.h> and therefore must not include xtensor-blas (docs/toolchain.md, gotcha 3).
 #include "heed/nn/sparse_attention.hpp"
 
 #include <cblas.h>

@@ -1,4 +1,4 @@
-// Scaled dot-product and multi-head attention (ATTENTION-SPEC M5): masks, SDPA against the reference
+// Scaled dot-product and multi-head attention (docs/attention-spec.md M5): masks, SDPA against the reference
 // formula (both kernels), gradchecks of SDPA and of MultiheadAttention for the inputs and every parameter
 // (key padding, attention masks, additive biases, causal both ways, fully masked rows, L != S,
 // kdim/vdim != E), dropout, PyTorch parity (tests/fixtures/make_attention_fixtures.py), the KV cache

@@ -1,4 +1,4 @@
-// AttentionPooling (ATTENTION-SPEC M1): the equation against a hand loop, gradient checks (unmasked,
+// AttentionPooling (docs/attention-spec.md M1): the equation against a hand loop, gradient checks (unmasked,
 // masked, fully masked rows, per-step bias), exact zeros at masked steps, errors, and the spec's Task A
 // (long-range sentiment), where the pooling must learn where the polar token's information is.
 #include <doctest/doctest.h>

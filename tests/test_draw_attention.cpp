@@ -1,4 +1,4 @@
-// DRAW read/write attention (ATTENTION-SPEC M7): the filterbank against a hand loop in both index
+// DRAW read/write attention (docs/attention-spec.md M7): the filterbank against a hand loop in both index
 // conventions, the spec's identity filterbank, write∘read round trips on a patch, gradient checks of
 // read and write w.r.t. all five parameters, the images, the patch and the layers' weights, the boxes,
 // and errors.

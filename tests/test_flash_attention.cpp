@@ -1,4 +1,4 @@
-// flash_attention (ATTENTION-SPEC M11): the blockwise kernel against the naive one, forward and every
+// flash_attention (docs/attention-spec.md M11): the blockwise kernel against the naive one, forward and every
 // gradient (q, k, v, bias), on random shapes that cross block boundaries, with keep-masks, additive
 // biases, L != S (both ways), both causal alignments and fully masked rows; float64 to 1e-12 and
 // float32 to 1e-5 (normwise relative error); gradchecks of the op itself; errors.

@@ -1,4 +1,4 @@
-// GATConv (ATTENTION-SPEC M12): PyG parameter names, a tiny graph against a hand loop of the equations,
+// GATConv (docs/attention-spec.md M12): PyG parameter names, a tiny graph against a hand loop of the equations,
 // a node whose only neighbour is itself, gradient checks (concat / average heads, a batch of graphs,
 // dropout on inputs and on alpha), errors; the same for GATv2Conv plus a hand-computed case of dynamic
 // attention; and the spec's Task I (contextual stochastic block model): GAT and GATv2 must beat a

@@ -1,4 +1,4 @@
-// Linear attention (ATTENTION-SPEC M9): the non-causal form against a hand loop, gradient checks of the
+// Linear attention (docs/attention-spec.md M9): the non-causal form against a hand loop, gradient checks of the
 // non-causal and causal forms (with key padding), the causal RNN op against the masked parallel form
 // (forward and gradients, fp32 and fp64), padding and errors, the LinearAttention module, and a small
 // version of the spec's Task G (sequence duplication) learned with causal linear attention.

@@ -1,4 +1,4 @@
-// Encoder-decoder attention (ATTENTION-SPEC M2 Bahdanau, M3 Luong global, M4 Luong local): equations
+// Encoder-decoder attention (docs/attention-spec.md M2 Bahdanau, M3 Luong global, M4 Luong local): equations
 // against hand loops, fp64 gradient checks of every variant (masked rows, a fully masked row), local-p's
 // gradient reaching W_p / v_p through the Gaussian, window clipping at the true length, precomputed keys,
 // errors, and small learning tasks (copy / reversal) where the attention must land on the right source

@@ -1,4 +1,4 @@
-// Sparse attention (ATTENTION-SPEC M10): the pattern builders on small cases written out by hand, the block
+// Sparse attention (docs/attention-spec.md M10): the pattern builders on small cases written out by hand, the block
 // layout, gradient checks of the reference path and the block-sparse kernel, kernel == reference (fp64
 // forward and gradients to 1e-12, several block sizes, per-head patterns, L != S, fully masked rows), and
 // errors.

@@ -1,4 +1,4 @@
-// SpatialAttention (ATTENTION-SPEC M6, Show, Attend and Tell): the soft equation against a hand loop,
+// SpatialAttention (docs/attention-spec.md M6, Show, Attend and Tell): the soft equation against a hand loop,
 // gradient checks of soft attention (mask, fully masked row, gate on/off, h = 0), of the doubly
 // stochastic penalty, of hard attention with the sample fixed by the seed and of the REINFORCE
 // surrogate; the sampler's frequencies; unbiasedness of the REINFORCE gradient on a tiny problem; errors;
@@ -435,7 +435,7 @@ TEST_CASE("[learning] spatial attention: Task C, one hard glimpse then classify:
   CHECK(random_correct < 250);
 }
 
-// A small Task B (ATTENTION-SPEC M6): a grid, each cell empty or holding one of 8 symbols; 2 or more filled
+// A small Task B (docs/attention-spec.md M6): a grid, each cell empty or holding one of 8 symbols; 2 or more filled
 // cells; the target is their symbols in raster order, then EOS. Decoder as in the paper: h_0, c_0 =
 // tanh(FF(mean a)), LSTM input [E y_{t-1}; z_t], deep output L_o tanh(L_h h + E y_{t-1} + L_z z).
 // Deviations from the spec, measured (Release, 6 epochs of 3000 examples, about 3-5 s):

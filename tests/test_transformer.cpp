@@ -1,6 +1,6 @@
 // tests/test_transformer.cpp — Transformer layers, stacks and models: PyTorch parity (fixtures from
 // tests/fixtures/make_transformer_fixtures.py), gradchecks, positional encodings, cached = full passes,
-// errors, and the copy / reverse tasks of ATTENTION-SPEC M8 (task F).
+// errors, and the copy / reverse tasks of docs/attention-spec.md M8 (task F).
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -299,7 +299,7 @@ TEST_CASE("transformer: bad shapes and options give heed errors naming the layer
             .find("share_embeddings") != std::string::npos);
 }
 
-// ---- task F: copy and reverse (ATTENTION-SPEC M8) ----------------------------------------------------------
+// ---- task F: copy and reverse (docs/attention-spec.md M8) ----------------------------------------------------------
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Canary for the toolchain facts in ../shared/XTENSOR-NOTES.md: under -std=c++20, g++ 12 silently breaks
+// Canary for the toolchain facts in docs/toolchain.md: under -std=c++20, g++ 12 silently breaks
 // assignment of a container to a strided view and xt::pad. heed builds as C++17; this test fails if that
 // ever changes.
 #include <doctest/doctest.h>

@@ -7,7 +7,7 @@
 // Encoder: 3 x [Conv2d 3x3 (pad 1) -> ReLU -> MaxPool2d 2] on the 48x48 scene (1 -> 8 -> 16 -> 32
 // channels), giving a 6x6 grid of L = 36 annotation vectors of D = 32, plus a learned position embedding
 // (L, D) (the shapes' places must be named, and three small convolutions carry little absolute position).
-// Decoder (ATTENTION-SPEC M6): h_0, c_0 = tanh(FF(mean_i a_i)); per step the attention (SpatialAttention,
+// Decoder (docs/attention-spec.md M6): h_0, c_0 = tanh(FF(mean_i a_i)); per step the attention (SpatialAttention,
 // with the gating scalar β) gives z_t from h_{t-1}; LSTMCell input [E y_{t-1}; z_t]; deep output
 // p(y_t) ∝ exp(L_o tanh(L_h h_t + E y_{t-1} + L_z z_t)).
 //   soft: loss = mean token cross-entropy + λ Σ_i (1 - Σ_t α_ti)² (doubly stochastic, mean over the batch)

@@ -1,5 +1,5 @@
 // draw — DRAW (Gregor et al. 2015), a recurrent variational autoencoder that builds an image on a canvas
-// over T steps, with and without its selective read/write attention (ATTENTION-SPEC M7, Task D).
+// over T steps, with and without its selective read/write attention (docs/attention-spec.md M7, Task D).
 //
 //   ./build/examples/draw/draw                         both variants on binarized Fashion-MNIST, ~4 min
 //   ./build/examples/draw/draw --attention on --steps 20000

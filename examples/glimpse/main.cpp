@@ -1,4 +1,4 @@
-// glimpse — reading with attention on cluttered images (ATTENTION-SPEC M7, Task E).
+// glimpse — reading with attention on cluttered images (docs/attention-spec.md M7, Task E).
 //
 //   ./build/examples/glimpse/glimpse                        both models on cluttered Fashion-MNIST, ~3 min
 //   ./build/examples/glimpse/glimpse --steps 20000          a longer run

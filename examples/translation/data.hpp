@@ -1,5 +1,5 @@
 // data.hpp — the data side of the translation example: the date generator (about ten human formats ->
-// ISO 8601), the two alignment tasks of ATTENTION-SPEC section 3 (fixed-length reversal and a monotone
+// ISO 8601), the two alignment tasks of docs/attention-spec.md section 3 (fixed-length reversal and a monotone
 // transliteration), the reader for tab-separated sentence pairs (the Tatoeba / Anki eng-fra.txt format)
 // and the character vocabulary. Nothing here knows about the model.
 #pragma once
@@ -206,7 +206,7 @@ inline Pair random_date(heed::Generator& gen) {
                      static_cast<std::size_t>(gen.randint(0, static_cast<int64_t>(date_formats().size()))));
 }
 
-// ---- the alignment tasks of ATTENTION-SPEC section 3 ----------------------------------------------------
+// ---- the alignment tasks of docs/attention-spec.md section 3 ----------------------------------------------------
 
 // Fixed-length reversal: 10 random lowercase letters -> the same letters backwards (for the location score,
 // which aligns by position only).

@@ -1,5 +1,5 @@
 // translation — a character-level seq2seq with attention: a bidirectional GRU (or LSTM) encoder, a GRU (or
-// LSTM) decoder and one of eight attention kinds, compared on date normalisation (ATTENTION-SPEC §3).
+// LSTM) decoder and one of eight attention kinds, compared on date normalisation (docs/attention-spec.md §3).
 //
 //   ./build/examples/translation/translation                       train every kind, print one table
 //   ./build/examples/translation/translation --attention bahdanau,dot --task dates --epochs 8
@@ -67,7 +67,7 @@ Kind parse_kind(const std::string& name) {
 }
 bool is_luong(Kind kind) { return kind != Kind::None && kind != Kind::Bahdanau; }
 
-// The spec's task for each kind (ATTENTION-SPEC §3).
+// The spec's task for each kind (docs/attention-spec.md §3).
 std::string spec_task(Kind kind) {
   return kind == Kind::Location ? "reverse" : kind == Kind::LocalM ? "monotone" : "dates";
 }

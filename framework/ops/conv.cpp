@@ -7,9 +7,6 @@
 // A 1x1 kernel with stride 1 and no padding skips im2col: the input itself is the column matrix.
 // The pools loop over windows directly; max_pool2d saves the flat position of each window's maximum.
 //
-// This file includes <cblas.h> and therefore must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3).
-#include <cblas.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -18,26 +15,19 @@
 #include <utility>
 
 #include "heed/ops.hpp"
+#include "ops/blas.hpp"
 #include "ops/common.hpp"
 
 namespace heed {
 namespace {
 
+using detail::blas_int;
 using detail::check_float;
 
-int blas_int(int64_t v, const char* op) {
-  HEED_CHECK(v <= INT_MAX, "{}: dimension {} is too large for BLAS (32-bit indices)", op, v);
-  return static_cast<int>(v);
-}
-
 // C (m x n) = op(A) op(B) + beta C, row-major, dense operands.
-void gemm(bool ta, bool tb, int m, int n, int k, const float* a, const float* b, float beta, float* c) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
-              ta ? m : k, b, tb ? k : n, beta, c, n);
-}
-void gemm(bool ta, bool tb, int m, int n, int k, const double* a, const double* b, double beta, double* c) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a,
-              ta ? m : k, b, tb ? k : n, beta, c, n);
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T beta, T* c) {
+  detail::gemm_dense("conv2d", ta, tb, m, n, k, T(1), a, b, beta, c);
 }
 
 std::string pair_str(Size2 s) { return fmt::format("({}, {})", s.h, s.w); }

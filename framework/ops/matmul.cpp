@@ -7,9 +7,6 @@
 // M = prod(leading) * n. The backward reuses the forward's operands with their transpose flags flipped:
 // dA = dC B^T, dB = A^T dC, accumulating (beta = 1) where a broadcast operand receives several products.
 //
-// This file includes <cblas.h> and therefore must not include xtensor-blas (XTENSOR-NOTES.md, gotcha 3).
-#include <cblas.h>
-
 #include <algorithm>
 #include <climits>
 #include <cstdio>
@@ -17,6 +14,7 @@
 #include <cstring>
 
 #include "heed/ops.hpp"
+#include "ops/blas.hpp"
 #include "ops/common.hpp"
 
 namespace heed {
@@ -24,54 +22,6 @@ namespace {
 
 using detail::check_float;
 using detail::check_same_float;
-
-// ---- BLAS ------------------------------------------------------------------------------------------
-
-int blas_int(int64_t v, const char* op) {
-  HEED_CHECK(v <= INT_MAX, "{}: dimension or stride {} is too large for BLAS (32-bit indices)", op, v);
-  return static_cast<int>(v);
-}
-
-// OpenBLAS 0.3.21 does not recognise some recent CPUs (seen: an Intel Xeon of family 6, model 207) and then
-// runs its SSE3 "Prescott" kernels, several times slower than its AVX2 ones. heed's default build needs AVX2
-// + FMA anyway, so Haswell's kernels always work there: say so once, on the first GEMM, instead of letting a
-// run be slow for no visible reason. OPENBLAS_CORETYPE (set by scripts/heed.sh) silences the check, and a
-// BLAS other than OpenBLAS has no openblas_get_corename (the weak reference is then null).
-extern "C" char* openblas_get_corename(void) __attribute__((weak));
-
-void warn_once_if_slow_blas_kernels() {
-  static const bool checked = [] {
-#if defined(__AVX2__) && defined(__FMA__)
-    if (openblas_get_corename == nullptr || std::getenv("OPENBLAS_CORETYPE") != nullptr) return true;
-    const char* core = openblas_get_corename();
-    if (core == nullptr) return true;
-    static const char* const avx2_cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids",
-                                             "Excavator"};
-    for (const char* fast : avx2_cores)
-      if (std::strcmp(core, fast) == 0) return true;
-    std::fprintf(stderr,
-                 "heed: OpenBLAS chose its '%s' kernels on this CPU (it does not recognise it), and matrix "
-                 "products run several times slower than they could. Set OPENBLAS_CORETYPE=Haswell in the "
-                 "environment before starting the program (heed's build already requires AVX2 + FMA).\n",
-                 core);
-#endif
-    return true;
-  }();
-  (void)checked;
-}
-
-void gemm_call(bool ta, bool tb, int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta,
-               float* c, int ldc) {
-  warn_once_if_slow_blas_kernels();
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda,
-              b, ldb, beta, c, ldc);
-}
-void gemm_call(bool ta, bool tb, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
-               double beta, double* c, int ldc) {
-  warn_once_if_slow_blas_kernels();
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1.0, a, lda,
-              b, ldb, beta, c, ldc);
-}
 
 // A batch of matrices as BLAS reads them: matrix i starts at base + offsets[i]; each is row-major with
 // leading dimension ld, or (trans) the row-major storage of its transpose.
@@ -94,12 +44,10 @@ void run_gemms(int64_t m, int64_t n, int64_t k, const BlasMatrices<T>& a, const 
       for (int64_t off : c_offsets) std::memset(c + off, 0, static_cast<std::size_t>(m * n) * sizeof(T));
     return;
   }
-  const int im = blas_int(m, op), in = blas_int(n, op), ik = blas_int(k, op);
-  const int lda = blas_int(a.ld, op), ldb = blas_int(b.ld, op);
   const T beta = accumulate ? T(1) : T(0);
   for (std::size_t i = 0; i < c_offsets.size(); ++i)
-    gemm_call(a.trans, b.trans, im, in, ik, a.base + a.offsets[i], lda, b.base + b.offsets[i], ldb, beta,
-              c + c_offsets[i], in);
+    detail::gemm(op, a.trans, b.trans, m, n, k, T(1), a.base + a.offsets[i], a.ld, b.base + b.offsets[i], b.ld,
+                 beta, c + c_offsets[i], n);
 }
 
 // ---- layouts ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 // keep eight partial maxima / sums so that they vectorize (ops/row_kernels.hpp).
 //
 // A row with nothing to attend to — every entry masked, or every entry -inf — gives all-zero
-// probabilities and zero gradient instead of NaN (heed's policy, ../shared/ATTENTION-SPEC.md section 0);
+// probabilities and zero gradient instead of NaN (heed's policy, docs/attention-spec.md section 0);
 // log_softmax leaves such a row at -inf. A NaN among a row's kept entries makes the whole row NaN.
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // framework/ops/vec_exp.hpp — e^x over a dense buffer, in place, through xsimd (internal).
 //
-// About 6x faster than std::exp per element with AVX2 (../shared/XTENSOR-NOTES.md 3c), which is why the
+// About 6x faster than std::exp per element with AVX2 (docs/toolchain.md 3c), which is why the
 // softmax-family kernels first write x - max for a whole tensor and then exponentiate it in one pass.
 // exp(-inf) is exactly 0 and NaN stays NaN.
 //

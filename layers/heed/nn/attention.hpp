@@ -1,5 +1,5 @@
 // heed/nn/attention.hpp — scaled dot-product attention, flash attention and multi-head attention
-// (ATTENTION-SPEC M5 and M11).
+// (docs/attention-spec.md M5 and M11).
 //
 // Scaled dot-product attention (SDPA), q (..., L, E), k (..., S, E), v (..., S, Ev):
 //   scores = scale · q kᵀ + bias                 scale defaults to 1/sqrt(E); bias float, additive
@@ -24,7 +24,7 @@
 //           mask is never materialized and blocks above the causal diagonal are skipped.
 // Auto (the default) picks Flash when weights are not requested and no dropout is active, else Naive.
 //
-// Multi-head attention (laid out exactly as torch.nn.MultiheadAttention, ATTENTION-SPEC 1.1, so PyTorch
+// Multi-head attention (laid out exactly as torch.nn.MultiheadAttention, docs/attention-spec.md 1.1, so PyTorch
 // state dicts load with Module::load_state_dict):
 //   Q = query W_qᵀ + b_q,  K = key W_kᵀ + b_k,  V = value W_vᵀ + b_v         (N, L|S, E)
 //   head h owns feature columns [h·hd, (h+1)·hd), hd = E / H

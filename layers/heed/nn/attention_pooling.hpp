@@ -1,4 +1,4 @@
-// heed/nn/attention_pooling.hpp — attention pooling over time (ATTENTION-SPEC M1, the seed's Keras layer).
+// heed/nn/attention_pooling.hpp — attention pooling over time (docs/attention-spec.md M1, the seed's Keras layer).
 //
 // For a sequence x (N, T, F), e.g. every hidden state of an LSTM:
 //   e_t = tanh(x_t W + b)                     W (F, 1); b a scalar, or b_t per time step (T, 1)
@@ -12,7 +12,7 @@
 //     takes sequences of any length.
 //   - An optional keep-mask (N, T), Bool, true at real steps (heed::data::PaddedBatch::mask): masked
 //     steps take no part in the softmax, get exactly zero weight and zero gradient; a row with no real
-//     step gives zero weights and a zero context (heed's policy, ATTENTION-SPEC section 0). The seed has
+//     step gives zero weights and a zero context (heed's policy, docs/attention-spec.md section 0). The seed has
 //     no mask, so padding steps there share the attention.
 // Parameters, PyTorch-style names: weight (F, 1) ~ N(0, 0.05^2) (Keras' "normal", as in the seed),
 // bias (1) or (T, 1), zeros.

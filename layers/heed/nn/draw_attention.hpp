@@ -1,5 +1,5 @@
 // heed/nn/draw_attention.hpp — DRAW's selective read and write attention (Gregor et al. 2015;
-// ATTENTION-SPEC M7): an N x N grid of Gaussian filters placed on a B x A image (B rows, A columns).
+// docs/attention-spec.md M7): an N x N grid of Gaussian filters placed on a B x A image (B rows, A columns).
 //
 // Five numbers per example, usually a linear map of the decoder state h^dec:
 //   (g̃_X, g̃_Y, log σ², log δ̃, log γ) = W h^dec + b

@@ -1,4 +1,4 @@
-// heed/nn/graph_attention.hpp — graph attention, GAT (Veličković et al. 2018; ATTENTION-SPEC M12), over a
+// heed/nn/graph_attention.hpp — graph attention, GAT (Veličković et al. 2018; docs/attention-spec.md M12), over a
 // dense adjacency, in the shape of PyTorch Geometric's GATConv; GATv2Conv (Brody et al. 2022) is further down.
 //
 // For node features h (n, F) (or a batch of graphs, (B, n, F)) and K heads of width F':

@@ -1,5 +1,5 @@
 // heed/nn/linear_attention.hpp — linear attention, "Transformers are RNNs" (Katharopoulos et al. 2020;
-// ATTENTION-SPEC M9).
+// docs/attention-spec.md M9).
 //
 // With the feature map phi(x) = elu(x) + 1 (> 0, elementwise, no 1/sqrt(d) scaling) and eps = 1e-6
 // (fast-transformers' value), for queries Q (N, H, L, d), keys K (N, H, S, d), values V (N, H, S, m):

@@ -1,4 +1,4 @@
-// heed/nn/luong_attention.hpp — Luong et al. 2015 attention (ATTENTION-SPEC M3 global, M4 local).
+// heed/nn/luong_attention.hpp — Luong et al. 2015 attention (docs/attention-spec.md M3 global, M4 local).
 // Include heed/nn/seq2seq_attention.hpp (it declares AttentionMemory and includes this header).
 //
 // The query is the CURRENT top decoder state h_t (Dq), computed before attending (unlike Bahdanau's

@@ -35,21 +35,11 @@
 #include <vector>
 
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
 
-/// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
-#define HEED_RNN_ARG(T, name)                                        \
- public:                                                             \
-  auto& name(const T& value) {                                       \
-    this->name##_ = value;                                           \
-    return *this;                                                    \
-  }                                                                  \
-  const T& name() const noexcept { return this->name##_; }          \
-                                                                     \
- private:                                                            \
-  T name##_
 
 /// The activation of an Elman RNN.
 enum class RNNNonlinearity {
@@ -61,71 +51,70 @@ enum class RNNNonlinearity {
 struct RNNOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   RNNOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
-  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
-  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
-  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only
-  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only
+  HEED_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
 /// Settings of an LSTM layer (torch.nn.LSTM's arguments).
 struct LSTMOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   LSTMOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
-  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
-  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
-  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
+  HEED_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
 /// Settings of a GRU layer (torch.nn.GRU's arguments).
 struct GRUOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   GRUOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
-  HEED_RNN_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
-  HEED_RNN_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
-  HEED_RNN_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(int64_t, num_layers) = 1;  ///< stacked layers (>= 1)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(bool, batch_first) = false;  ///< input and output are (N, T, .) instead of (T, N, .)
+  HEED_ARG(double, dropout) = 0.0;  ///< between layers, in training mode only; in [0, 1)
+  HEED_ARG(bool, bidirectional) = false;  ///< add a reverse direction (output features 2 H)
 };
 
 /// Settings of an RNNCell.
 struct RNNCellOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   RNNCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
-  HEED_RNN_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(RNNNonlinearity, nonlinearity) = RNNNonlinearity::Tanh;  ///< act in h' = act(...)
 };
 
 /// Settings of an LSTMCell.
 struct LSTMCellOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   LSTMCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
 };
 
 /// Settings of a GRUCell.
 struct GRUCellOptions {
   /// The two required sizes; every other option keeps PyTorch's default.
   GRUCellOptions(int64_t input_size, int64_t hidden_size) : input_size_(input_size), hidden_size_(hidden_size) {}
-  HEED_RNN_ARG(int64_t, input_size);  ///< features of each input step (> 0)
-  HEED_RNN_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
-  HEED_RNN_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
+  HEED_ARG(int64_t, input_size);  ///< features of each input step (> 0)
+  HEED_ARG(int64_t, hidden_size);  ///< H, the size of the hidden (and cell) state (> 0)
+  HEED_ARG(bool, bias) = true;  ///< learn bias_ih and bias_hh
 };
 
-#undef HEED_RNN_ARG
 
 /// (h, c). An undefined member means zeros.
 struct LSTMState {

@@ -1,4 +1,4 @@
-// heed/nn/seq2seq_attention.hpp — attention for RNN encoder-decoders (ATTENTION-SPEC M2, M3, M4).
+// heed/nn/seq2seq_attention.hpp — attention for RNN encoder-decoders (docs/attention-spec.md M2, M3, M4).
 //
 // One decoder step attends over the encoder's outputs ("memory", the keys and values h̄_s, (N, S, Dk)):
 //
@@ -19,7 +19,7 @@
 //     state = cell->forward(concat({embedded_t, context}, 1), state);
 //   }
 //
-// Masks (ATTENTION-SPEC section 0): a Bool keep-mask (N, S), true where the decoder may attend (the
+// Masks (docs/attention-spec.md section 0): a Bool keep-mask (N, S), true where the decoder may attend (the
 // real source positions: heed::data::PaddedBatch::mask, or keep_mask_from_lengths()). A masked position
 // gets exactly zero weight and zero gradient, and its key/value never reaches the output; a row with
 // no kept position gives zero weights and a zero context (no NaN). PyTorch-style padding masks (true =

@@ -1,5 +1,5 @@
 // heed/nn/sparse_attention.hpp — sparse attention patterns (Child et al. 2019, "Generating Long Sequences
-// with Sparse Transformers"; ATTENTION-SPEC M10) and a block-sparse attention kernel.
+// with Sparse Transformers"; docs/attention-spec.md M10) and a block-sparse attention kernel.
 //
 // Patterns. Each builder returns a Bool keep-mask (L, L), true = query i may attend to key j, always on
 // top of causal (j <= i); l is the stride (about sqrt(L) in the paper), c the number of summary columns:
@@ -17,7 +17,7 @@
 // Attention with a pattern, q (N, H, L, d), k (N, H, S, d), v (N, H, S, m), scale c (default 1/sqrt(d)):
 //   P = masked_softmax(c Q K^T, keep),  O = P V          (N, H, L, m)
 // with heed's mask policy: masked entries get exactly zero weight and gradient; a query row with no kept
-// key gives zeros (ATTENTION-SPEC section 0).
+// key gives zeros (docs/attention-spec.md section 0).
 //   sparse_attention_reference   the dense path: the full (N, H, L, S) score matrix, heed::masked_softmax
 //                                and matmul; returns the weights too (for drawing).
 //   block_sparse_attention       one heed op (forward and backward side by side in

@@ -1,5 +1,5 @@
 // heed/nn/spatial_attention.hpp — soft and hard attention over the locations of an image
-// (ATTENTION-SPEC M6: Show, Attend and Tell, Xu et al. 2015; arctic-captions capgen.py).
+// (docs/attention-spec.md M6: Show, Attend and Tell, Xu et al. 2015; arctic-captions capgen.py).
 //
 // Annotations a (N, L, D): one D-vector per image location (e.g. a conv feature map flattened to L =
 // H·W). With h the decoder's previous hidden state (N, Hd):

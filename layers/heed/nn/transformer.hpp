@@ -1,4 +1,4 @@
-// heed/nn/transformer.hpp — the Transformer of "Attention Is All You Need" (ATTENTION-SPEC M8) with
+// heed/nn/transformer.hpp — the Transformer of "Attention Is All You Need" (docs/attention-spec.md M8) with
 // PyTorch's module structure and parameter names, plus an encoder-decoder model and a decoder-only
 // causal language model that decode with key-value caches (heed/nn/decoding.hpp).
 //
@@ -56,21 +56,11 @@
 #include "heed/nn/basic.hpp"
 #include "heed/nn/decoding.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
 
-/// A chainable option: `name(value)` sets it and returns the options, `name()` reads it.
-#define HEED_TF_ARG(T, name)                                         \
- public:                                                             \
-  auto& name(const T& value) {                                       \
-    this->name##_ = value;                                           \
-    return *this;                                                    \
-  }                                                                  \
-  const T& name() const noexcept { return this->name##_; }          \
-                                                                     \
- private:                                                            \
-  T name##_
 
 /// The feed-forward block's nonlinearity.
 enum class TransformerActivation {
@@ -95,14 +85,14 @@ Tensor padding_keep_mask(const Tensor& tokens, int64_t pad_id);
 struct TransformerLayerOptions {
   /// The two required sizes; the rest keep PyTorch's defaults except batch_first.
   TransformerLayerOptions(int64_t d_model, int64_t nhead) : d_model_(d_model), nhead_(nhead) {}
-  HEED_TF_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
-  HEED_TF_ARG(int64_t, nhead);  ///< H, attention heads
-  HEED_TF_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
-  HEED_TF_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
-  HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
-  HEED_TF_ARG(double, layer_norm_eps) = 1e-5;  ///< eps of every LayerNorm
-  HEED_TF_ARG(bool, batch_first) = true;  ///< PyTorch's default is false; heed's tensors are batch-first
-  HEED_TF_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
+  HEED_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
+  HEED_ARG(int64_t, nhead);  ///< H, attention heads
+  HEED_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
+  HEED_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
+  HEED_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
+  HEED_ARG(double, layer_norm_eps) = 1e-5;  ///< eps of every LayerNorm
+  HEED_ARG(bool, batch_first) = true;  ///< PyTorch's default is false; heed's tensors are batch-first
+  HEED_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
 };
 
 /// What TransformerEncoderLayer returns.
@@ -264,16 +254,16 @@ class TransformerDecoder : public Module {
 struct TransformerOptions {
   /// The paper's base model by default.
   TransformerOptions(int64_t d_model = 512, int64_t nhead = 8) : d_model_(d_model), nhead_(nhead) {}
-  HEED_TF_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
-  HEED_TF_ARG(int64_t, nhead);  ///< H, attention heads
-  HEED_TF_ARG(int64_t, num_encoder_layers) = 6;  ///< encoder blocks
-  HEED_TF_ARG(int64_t, num_decoder_layers) = 6;  ///< decoder blocks
-  HEED_TF_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
-  HEED_TF_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
-  HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
-  HEED_TF_ARG(double, layer_norm_eps) = 1e-5;  ///< eps of every LayerNorm
-  HEED_TF_ARG(bool, batch_first) = true;  ///< (N, T, E) tensors; false: (T, N, E)
-  HEED_TF_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
+  HEED_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
+  HEED_ARG(int64_t, nhead);  ///< H, attention heads
+  HEED_ARG(int64_t, num_encoder_layers) = 6;  ///< encoder blocks
+  HEED_ARG(int64_t, num_decoder_layers) = 6;  ///< decoder blocks
+  HEED_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
+  HEED_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
+  HEED_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
+  HEED_ARG(double, layer_norm_eps) = 1e-5;  ///< eps of every LayerNorm
+  HEED_ARG(bool, batch_first) = true;  ///< (N, T, E) tensors; false: (T, N, E)
+  HEED_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
 
  public:
   TransformerLayerOptions layer() const;  ///< the per-layer options these imply
@@ -352,22 +342,22 @@ enum class PositionalKind {
 struct Seq2SeqTransformerOptions {
   /// The two vocabulary sizes; the rest default to the paper's base model.
   Seq2SeqTransformerOptions(int64_t src_vocab, int64_t tgt_vocab) : src_vocab_(src_vocab), tgt_vocab_(tgt_vocab) {}
-  HEED_TF_ARG(int64_t, src_vocab);  ///< source token ids are 0..src_vocab-1
-  HEED_TF_ARG(int64_t, tgt_vocab);  ///< target token ids are 0..tgt_vocab-1 (the logits' last axis)
-  HEED_TF_ARG(int64_t, d_model) = 512;  ///< E, the model (embedding) width; divisible by nhead
-  HEED_TF_ARG(int64_t, nhead) = 8;  ///< H, attention heads
-  HEED_TF_ARG(int64_t, num_encoder_layers) = 6;  ///< encoder blocks
-  HEED_TF_ARG(int64_t, num_decoder_layers) = 6;  ///< decoder blocks
-  HEED_TF_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
-  HEED_TF_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
-  HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
-  HEED_TF_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
-  HEED_TF_ARG(int64_t, max_len) = 512;  ///< longest position the positional encoding covers
-  HEED_TF_ARG(int64_t, pad_id) = 0;  ///< source and target padding token (keep-masks come from it)
-  HEED_TF_ARG(PositionalKind, positional) = PositionalKind::Sinusoidal;  ///< sinusoidal table or learned positions
-  HEED_TF_ARG(bool, scale_embedding) = true;     ///< Emb * sqrt(d_model)
-  HEED_TF_ARG(bool, tie_output) = false;         ///< generator weight = target embedding weight
-  HEED_TF_ARG(bool, share_embeddings) = false;   ///< one table for source and target (needs equal vocabs)
+  HEED_ARG(int64_t, src_vocab);  ///< source token ids are 0..src_vocab-1
+  HEED_ARG(int64_t, tgt_vocab);  ///< target token ids are 0..tgt_vocab-1 (the logits' last axis)
+  HEED_ARG(int64_t, d_model) = 512;  ///< E, the model (embedding) width; divisible by nhead
+  HEED_ARG(int64_t, nhead) = 8;  ///< H, attention heads
+  HEED_ARG(int64_t, num_encoder_layers) = 6;  ///< encoder blocks
+  HEED_ARG(int64_t, num_decoder_layers) = 6;  ///< decoder blocks
+  HEED_ARG(int64_t, dim_feedforward) = 2048;  ///< hidden width of the position-wise feed-forward block
+  HEED_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
+  HEED_ARG(TransformerActivation, activation) = TransformerActivation::ReLU;  ///< of the feed-forward block
+  HEED_ARG(bool, norm_first) = false;  ///< pre-LN: x + f(LN(x)); false: post-LN LN(x + f(x)) (PyTorch's default)
+  HEED_ARG(int64_t, max_len) = 512;  ///< longest position the positional encoding covers
+  HEED_ARG(int64_t, pad_id) = 0;  ///< source and target padding token (keep-masks come from it)
+  HEED_ARG(PositionalKind, positional) = PositionalKind::Sinusoidal;  ///< sinusoidal table or learned positions
+  HEED_ARG(bool, scale_embedding) = true;     ///< Emb * sqrt(d_model)
+  HEED_ARG(bool, tie_output) = false;         ///< generator weight = target embedding weight
+  HEED_ARG(bool, share_embeddings) = false;   ///< one table for source and target (needs equal vocabs)
 };
 
 /// Embeddings + positional encoding + nn.Transformer + generator Linear(d, tgt_vocab).
@@ -416,18 +406,18 @@ class Seq2SeqTransformer : public Module {
 struct TransformerLMOptions {
   /// The vocabulary size and width; the rest have the defaults below.
   TransformerLMOptions(int64_t vocab, int64_t d_model = 128) : vocab_(vocab), d_model_(d_model) {}
-  HEED_TF_ARG(int64_t, vocab);  ///< V: token ids are 0..V-1 (the logits' last axis)
-  HEED_TF_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
-  HEED_TF_ARG(int64_t, nhead) = 4;  ///< H, attention heads
-  HEED_TF_ARG(int64_t, num_layers) = 2;  ///< causal blocks
-  HEED_TF_ARG(int64_t, dim_feedforward) = 512;  ///< hidden width of the position-wise feed-forward block
-  HEED_TF_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
-  HEED_TF_ARG(TransformerActivation, activation) = TransformerActivation::GELU;  ///< of the feed-forward block
-  HEED_TF_ARG(bool, norm_first) = true;  ///< GPT-style pre-LN (the final norm is always present)
-  HEED_TF_ARG(int64_t, max_len) = 1024;  ///< longest position the positional encoding covers
-  HEED_TF_ARG(PositionalKind, positional) = PositionalKind::Learned;  ///< sinusoidal table or learned positions
-  HEED_TF_ARG(bool, scale_embedding) = false;  ///< Emb * sqrt(d_model)
-  HEED_TF_ARG(bool, tie_weights) = true;  ///< the output projection reuses the token embedding
+  HEED_ARG(int64_t, vocab);  ///< V: token ids are 0..V-1 (the logits' last axis)
+  HEED_ARG(int64_t, d_model);  ///< E, the model (embedding) width; divisible by nhead
+  HEED_ARG(int64_t, nhead) = 4;  ///< H, attention heads
+  HEED_ARG(int64_t, num_layers) = 2;  ///< causal blocks
+  HEED_ARG(int64_t, dim_feedforward) = 512;  ///< hidden width of the position-wise feed-forward block
+  HEED_ARG(double, dropout) = 0.1;  ///< in the feed-forward block and on each residual branch (training only)
+  HEED_ARG(TransformerActivation, activation) = TransformerActivation::GELU;  ///< of the feed-forward block
+  HEED_ARG(bool, norm_first) = true;  ///< GPT-style pre-LN (the final norm is always present)
+  HEED_ARG(int64_t, max_len) = 1024;  ///< longest position the positional encoding covers
+  HEED_ARG(PositionalKind, positional) = PositionalKind::Learned;  ///< sinusoidal table or learned positions
+  HEED_ARG(bool, scale_embedding) = false;  ///< Emb * sqrt(d_model)
+  HEED_ARG(bool, tie_weights) = true;  ///< the output projection reuses the token embedding
 };
 
 /// A causal language model: tokens (N, T) -> logits (N, T, V).
@@ -466,6 +456,5 @@ class TransformerLM : public Module {
   std::vector<Tensor> last_weights_;
 };
 
-#undef HEED_TF_ARG
 
 }  // namespace heed::nn
