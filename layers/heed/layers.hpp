@@ -7,6 +7,7 @@
 #include "heed/nn/conv.hpp"
 #include "heed/nn/decoding.hpp"
 #include "heed/nn/draw_attention.hpp"
+#include "heed/nn/gated_attention_pooling.hpp"
 #include "heed/nn/graph_attention.hpp"
 #include "heed/nn/linear_attention.hpp"
 #include "heed/nn/luong_attention.hpp"
