@@ -2,9 +2,10 @@
 # heed's one entry point for setting up, building, testing and running.
 #
 #   bash scripts/heed.sh example   install what is missing, build (Release), run the flagship example
-#   bash scripts/heed.sh test      install what is missing, build, run the whole test suite (Release, then
-#                                  AddressSanitizer + UndefinedBehaviorSanitizer)
-#   bash scripts/heed.sh deps      only install the Debian packages heed needs
+#   bash scripts/heed.sh test      install what is missing (python3-torch too), build, run the whole test
+#                                  suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer)
+#   bash scripts/heed.sh deps      only install the Debian packages heed needs (add --test for the test-only
+#                                  ones)
 #
 # Works on a fresh Debian 12 as root (uses sudo when not root). Environment: HEED_JOBS (default: nproc),
 # HEED_SKIP_ASAN=1 to skip the sanitizer pass.
@@ -21,10 +22,14 @@ PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
   doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist bible-kjv)
+# Test-only: PyTorch for /usr/bin/python3, so the interop tests (a heed checkpoint loaded by PyTorch:
+# tests/test_interop.cpp, the snippet_interop_lstm_py test) run instead of being reported as skipped.
+# `example` does not need it (it is large).
+TEST_PACKAGES=(python3-torch)
 
-deps() {
+deps() {  # deps [package...]: installs PACKAGES and the given extra packages, when missing
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -44,7 +49,7 @@ build() {  # build <dir> [cmake args...]
 
 case "${1:-}" in
   deps)
-    deps ;;
+    if [ "${2:-}" = --test ]; then deps "${TEST_PACKAGES[@]}"; else deps; fi ;;
   example)
     deps
     build build -DCMAKE_BUILD_TYPE=Release
@@ -55,7 +60,7 @@ case "${1:-}" in
       *) mkdir -p out/sentiment && exec ./build/examples/sentiment/sentiment --out out/sentiment "$@" ;;
     esac ;;
   test)
-    deps
+    deps "${TEST_PACKAGES[@]}"
     start=$(date +%s)
     build build -DCMAKE_BUILD_TYPE=Release
     (cd build && OPENBLAS_NUM_THREADS=1 ctest -j "$JOBS" --output-on-failure --timeout 600)
@@ -71,5 +76,5 @@ case "${1:-}" in
     echo "heed: build + tests took $(( $(date +%s) - start )) s"
     ;;
   *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -11,6 +11,7 @@
 #include <heed/io/safetensors.hpp>
 
 #include "heed/nn/recurrent.hpp"
+#include "testing.hpp"
 
 namespace {
 
@@ -48,7 +49,7 @@ Tensor flat(const std::vector<Tensor>& parts) {
   return heed::concat(flats, 0);
 }
 
-Tensor randn64(const Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
+using heed::testing::randn64;
 
 // gradcheck of f w.r.t. `inputs` (leaves that require grad) plus every parameter of m.
 template <class F>
@@ -62,15 +63,7 @@ void check_grads(nn::Module& m, std::vector<Tensor> inputs, F f) {
   CHECK(r.elements_checked > 0);
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using heed::testing::error_of;
 
 // The PyTorch fixtures: N = 3, T = 5, input 3, hidden 4, 2 layers, bidirectional, batch_first.
 template <class M, class Options>
@@ -427,7 +420,7 @@ TEST_CASE("lstm, gru: Float32 forward and gradients agree with Float64; one forw
 TEST_CASE("recurrent layers: errors name the layer, the argument and the shapes") {
   nn::LSTM lstm(nn::LSTMOptions(3, 4).num_layers(2));
   const Tensor x = heed::randn({5, 2, 3});
-  auto contains = [](const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; };
+  using heed::testing::contains;
   CHECK(contains(error_of([&] { lstm.forward(heed::randn({5, 2, 4})); }), "LSTM: the input [5, 2, 4] must have 3 features"));
   CHECK(contains(error_of([&] { lstm.forward(x, {heed::zeros({1, 2, 4}), Tensor()}); }),
                  "LSTM: h_0 must have shape [2, 2, 4], got [1, 2, 4]"));
