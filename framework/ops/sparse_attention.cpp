@@ -2,12 +2,12 @@
 // pattern as one recorded op, and the BlockLayout it reads (heed/ops/attention.hpp; docs/attention-spec.md
 // M10). The patterns themselves and the dense reference path are layers (layers/sparse_attention.cpp).
 //
-// For each (sample, head) and query block b, over the kept tiles (b, c) of the pattern, side by side:
-//   forward   S = c·Q_b K_cᵀ per tile (masked entries -inf inside a partly kept tile)
-//             P = softmax of each row over its kept tiles (a row with nothing kept: zeros)
-//             O_b = sum_tiles P_tile V_c
-//   backward  D_i = rowsum(dO_i ∘ O_i);  dV_c += P_tileᵀ dO_b;  dP = dO_b V_cᵀ
-//             dS = P ∘ (dP - D)  (0 where P is 0);  dQ_b += c·dS K_c;  dK_c += c·dSᵀ Q_b
+// For each (sample, head) and query block b, over the kept tiles (b, j) of the pattern, scale c:
+//   forward   S_bj = c·Q_b K_jᵀ per tile (masked entries -inf inside a partly kept tile)
+//             P_b = softmax of each row over its kept tiles (a row with nothing kept: zeros)
+//             O_b = sum_j P_bj V_j
+//   backward  D_i = rowsum(dO_i ∘ O_i);  dV_j += P_bjᵀ dO_b;  dP_bj = dO_b V_jᵀ
+//             dS_bj = P_bj ∘ (dP_bj - D)  (0 where P is 0);  dQ_b += c·dS_bj K_j;  dK_j += c·dS_bjᵀ Q_b
 // The forward saves the kept tiles' probabilities P (one buffer, TileRows gives each row of tiles its
 // place), so memory and time grow with the number of kept tiles, never with L x S.
 #include <algorithm>
@@ -37,8 +37,13 @@ struct TileRows {
   int64_t total = 0;
 };
 
-int64_t tile_rows(const BlockLayout& lay, int64_t b) { return std::min(lay.block_size, lay.query_length - b * lay.block_size); }
-int64_t tile_cols(const BlockLayout& lay, int64_t c) { return std::min(lay.block_size, lay.key_length - c * lay.block_size); }
+// Rows of query block b and columns of key block c (the last blocks may be smaller).
+int64_t tile_rows(const BlockLayout& lay, int64_t b) {
+  return std::min(lay.block_size, lay.query_length - b * lay.block_size);
+}
+int64_t tile_cols(const BlockLayout& lay, int64_t c) {
+  return std::min(lay.block_size, lay.key_length - c * lay.block_size);
+}
 
 TileRows plan_tiles(const BlockLayout& lay, const SparseDims& s) {
   TileRows t;
@@ -63,6 +68,7 @@ void sparse_forward(const BlockLayout& lay, const SparseDims& s, const TileRows&
                     const T* V, T* P, T* O) {
   const uint8_t* keep = lay.keep_mask.data<uint8_t>();
   const int64_t bs = lay.block_size;
+  const T scale = static_cast<T>(s.scale);  // c
   std::memset(O, 0, sizeof(T) * s.batch * s.heads * s.L * s.m);
   for (int64_t n = 0; n < s.batch; ++n)
     for (int64_t h = 0; h < s.heads; ++h) {
@@ -78,8 +84,9 @@ void sparse_forward(const BlockLayout& lay, const SparseDims& s, const TileRows&
         int64_t col = 0;
         for (int64_t u = lay.row_start[r]; u < lay.row_start[r + 1]; ++u) {
           const int64_t j0 = lay.key_block[u] * bs, cols = tile_cols(lay, lay.key_block[u]);
-          detail::gemm(kOp, false, true, rows, cols, s.d, static_cast<T>(s.scale), q + i0 * s.d, s.d, k + j0 * s.d, s.d,
-                       T(0), p + col, width);
+          // S_bj = c Q_b K_jᵀ
+          detail::gemm(kOp, false, true, rows, cols, s.d, scale, q + i0 * s.d, s.d, k + j0 * s.d, s.d, T(0), p + col,
+                       width);
           if (!lay.full[u])
             for (int64_t i = 0; i < rows; ++i)
               for (int64_t j = 0; j < cols; ++j)
@@ -105,8 +112,9 @@ void sparse_forward(const BlockLayout& lay, const SparseDims& s, const TileRows&
         col = 0;
         for (int64_t u = lay.row_start[r]; u < lay.row_start[r + 1]; ++u) {
           const int64_t j0 = lay.key_block[u] * bs, cols = tile_cols(lay, lay.key_block[u]);
-          detail::gemm(kOp, false, false, rows, s.m, cols, T(1), p + col, width, v + j0 * s.m, s.m, T(1), o + i0 * s.m,
-                       s.m);
+          // O_b += P_bj V_j
+          detail::gemm(kOp, false, false, rows, s.m, cols, T(1), p + col, width, v + j0 * s.m, s.m, T(1),
+                       o + i0 * s.m, s.m);
           col += cols;
         }
       }
@@ -119,6 +127,7 @@ template <class T>
 void sparse_backward(const BlockLayout& lay, const SparseDims& s, const TileRows& tiles, const T* Q, const T* K,
                      const T* V, const T* P, const T* O, const T* dO, T* dQ, T* dK, T* dV) {
   const int64_t bs = lay.block_size;
+  const T scale = static_cast<T>(s.scale);  // c
   std::memset(dQ, 0, sizeof(T) * s.batch * s.heads * s.L * s.d);
   std::memset(dK, 0, sizeof(T) * s.batch * s.heads * s.S * s.d);
   std::memset(dV, 0, sizeof(T) * s.batch * s.heads * s.S * s.m);
@@ -143,10 +152,11 @@ void sparse_backward(const BlockLayout& lay, const SparseDims& s, const TileRows
         int64_t col = 0;
         for (int64_t u = lay.row_start[r]; u < lay.row_start[r + 1]; ++u) {
           const int64_t j0 = lay.key_block[u] * bs, cols = tile_cols(lay, lay.key_block[u]);
-          detail::gemm(kOp, true, false, cols, s.m, rows, T(1), p + col, width, go + i0 * s.m, s.m, T(1), dv + j0 * s.m,
-                       s.m);
-          detail::gemm(kOp, false, true, rows, cols, s.m, T(1), go + i0 * s.m, s.m, v + j0 * s.m, s.m, T(0), ds.data() + col,
-                       width);
+          // dV_j += P_bjᵀ dO_b;  dP_bj = dO_b V_jᵀ
+          detail::gemm(kOp, true, false, cols, s.m, rows, T(1), p + col, width, go + i0 * s.m, s.m, T(1),
+                       dv + j0 * s.m, s.m);
+          detail::gemm(kOp, false, true, rows, cols, s.m, T(1), go + i0 * s.m, s.m, v + j0 * s.m, s.m, T(0),
+                       ds.data() + col, width);
           col += cols;
         }
         for (int64_t i = 0; i < rows; ++i)
@@ -157,10 +167,11 @@ void sparse_backward(const BlockLayout& lay, const SparseDims& s, const TileRows
         col = 0;
         for (int64_t u = lay.row_start[r]; u < lay.row_start[r + 1]; ++u) {
           const int64_t j0 = lay.key_block[u] * bs, cols = tile_cols(lay, lay.key_block[u]);
-          detail::gemm(kOp, false, false, rows, s.d, cols, static_cast<T>(s.scale), ds.data() + col, width, k + j0 * s.d,
-                       s.d, T(1), dq + i0 * s.d, s.d);
-          detail::gemm(kOp, true, false, cols, s.d, rows, static_cast<T>(s.scale), ds.data() + col, width, q + i0 * s.d,
-                       s.d, T(1), dk + j0 * s.d, s.d);
+          // dQ_b += c dS_bj K_j;  dK_j += c dS_bjᵀ Q_b
+          detail::gemm(kOp, false, false, rows, s.d, cols, scale, ds.data() + col, width, k + j0 * s.d, s.d, T(1),
+                       dq + i0 * s.d, s.d);
+          detail::gemm(kOp, true, false, cols, s.d, rows, scale, ds.data() + col, width, q + i0 * s.d, s.d, T(1),
+                       dk + j0 * s.d, s.d);
           col += cols;
         }
       }
@@ -228,7 +239,8 @@ Tensor block_sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                  (layout.heads == 1 || layout.heads == q.size(1)),
              "block_sparse_attention: the layout is for L = {}, S = {} with {} pattern(s), but q is {} and k is {}",
              layout.query_length, layout.key_length, layout.heads, shape_str(q.shape()), shape_str(k.shape()));
-  const SparseDims dims{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3), default_scale(scale, q.size(3))};
+  const SparseDims dims{q.size(0), q.size(1), q.size(2), k.size(2),
+                        q.size(3), v.size(3), default_scale(scale, q.size(3))};
   const TileRows tiles = plan_tiles(layout, dims);
   Tensor Q = q.detach().contiguous(), K = k.detach().contiguous(), V = v.detach().contiguous();
   Tensor P = make_tensor({tiles.total}, q.dtype());  // probabilities of the kept tiles only
