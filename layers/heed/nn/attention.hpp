@@ -152,7 +152,7 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const Tensor& keep_mask = Tensor(), const Tensor& bias = Tensor(),
                                              const SdpaOptions& options = {});
 
-/// The Flash kernel, an op (heed/ops/attention.hpp), also reachable as heed::nn::flash_attention.
+// The Flash kernel is an op (heed/ops/attention.hpp); heed::nn::flash_attention names the same function.
 using heed::flash_attention;
 
 // ---- multi-head attention ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@
 
 namespace heed::nn {
 
-using heed::kLinearAttentionEps;  ///< default eps added to the normalizer (heed/ops/attention.hpp)
+using heed::kLinearAttentionEps;  // default eps added to the normalizer (heed/ops/attention.hpp)
 
 /// phi(x) = elu(x) + 1, recorded.
 Tensor linear_attention_feature_map(const Tensor& x);
@@ -52,7 +52,7 @@ Tensor linear_attention_feature_map(const Tensor& x);
 /// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                         double eps = kLinearAttentionEps);
-/// The causal RNN form (L == S), an op with its own O(L)-memory backward (heed/ops/attention.hpp).
+// The causal RNN form (L == S) is an op with its own O(L)-memory backward (heed/ops/attention.hpp).
 using heed::causal_linear_attention;
 
 /// What linear_attention_parallel and LinearAttention::forward return.

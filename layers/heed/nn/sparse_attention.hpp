@@ -66,8 +66,8 @@ SparseAttentionOutput sparse_attention_reference(const Tensor& q, const Tensor& 
                                                  const Tensor& keep_mask, double scale = 0.0);
 
 // ---- the block-sparse kernel: ops (heed/ops/attention.hpp), also reachable through heed::nn ----------
-using heed::BlockLayout;             ///< which tiles of the (L, S) plane a pattern keeps
-using heed::make_block_layout;       ///< the BlockLayout of a keep-mask and a tile side
-using heed::block_sparse_attention;  ///< attention over a layout's kept tiles, one recorded op
+using heed::BlockLayout;             // which tiles of the (L, S) plane a pattern keeps
+using heed::make_block_layout;       // the BlockLayout of a keep-mask and a tile side
+using heed::block_sparse_attention;  // attention over a layout's kept tiles, one recorded op
 
 }  // namespace heed::nn
