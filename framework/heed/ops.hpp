@@ -241,3 +241,4 @@ inline Tensor operator-(const Tensor& x) { return neg(x); }  ///< neg(x)
 
 }  // namespace heed
 #include "heed/ops/recurrent.hpp"
+#include "heed/ops/attention.hpp"  // the attention kernels: flash, block-sparse, causal linear
