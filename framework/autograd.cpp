@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -51,6 +52,23 @@ void add_into(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// Whether any of n consecutive values is NaN or ±Inf (all exponent bits set): the largest exponent field
+// is the all-ones one. An integer max with no early exit, so the loop vectorizes — anomaly mode's scan of
+// every output is mostly this loop.
+template <class T>
+bool any_nonfinite(const T* p, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits largest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    b &= exponent;
+    largest = b > largest ? b : largest;
+  }
+  return largest == exponent;
+}
+
 // The first element of t (row-major) that is NaN or ±Inf: its index and value. Index -1: none (or t
 // is not a float tensor). Reads any view directly: calling an op here would recurse into the check.
 std::pair<int64_t, double> first_nonfinite(const Tensor& t) {
@@ -58,10 +76,15 @@ std::pair<int64_t, double> first_nonfinite(const Tensor& t) {
   std::pair<int64_t, double> found{-1, 0.0};
   HEED_DISPATCH_FLOAT(t.dtype(), "anomaly mode", [&] {
     const scalar_t* p = t.data<scalar_t>();
+    if (t.is_contiguous() && !any_nonfinite(p, t.numel())) return;  // the common case, in one pass
     int64_t index = 0;
     const Shape& strides = t.strides();
     detail::strided_loop(t.shape(), {&strides}, [&](const int64_t* off, int64_t n, const int64_t* inner) {
       if (found.first >= 0) return;
+      if (inner[0] == 1 && !any_nonfinite(p + off[0], n)) {
+        index += n;
+        return;
+      }
       for (int64_t i = 0; i < n; ++i) {
         const scalar_t v = p[off[0] + i * inner[0]];
         if (!std::isfinite(v)) {

@@ -64,8 +64,9 @@ struct FitOptions {
   /// epoch). Without it a resume_checkpoint that exists but cannot be loaded stops fit with heed::Error.
   bool start_fresh = false;
   /// A step whose gradients hold NaN or Inf (their global norm is not finite) is skipped — no optimizer
-  /// or scheduler step — and counted (History::skipped_steps, EpochStats::skipped_steps, "skipped" in
-  /// the progress bar) instead of stopping fit with heed::Error naming the step and the parameters.
+  /// or scheduler step; its (finite) loss still counts in the epoch's mean — and counted
+  /// (History::skipped_steps, EpochStats::skipped_steps, "skipped" in the progress bar, a note after the
+  /// epoch) instead of stopping fit with heed::Error naming the step and the parameters.
   bool skip_nonfinite_steps = false;
   bool verbose = true;            ///< print the progress bar and resume/early-stopping notes
   bool plain_progress = false;    ///< force plain lines even on a terminal

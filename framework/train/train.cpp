@@ -200,6 +200,18 @@ struct GradCheck {
   std::vector<std::string> nonfinite;  // "name (NaN)"
 };
 
+// Sum of squares in double, four partial sums (independent chains, so the loop is not bound by the
+// latency of one addition); NaN or Inf anywhere makes it non-finite.
+template <class T>
+double sum_of_squares(const T* d, int64_t n) {
+  double s[4] = {0, 0, 0, 0};
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4)
+    for (int j = 0; j < 4; ++j) s[j] += static_cast<double>(d[k + j]) * static_cast<double>(d[k + j]);
+  for (; k < n; ++k) s[0] += static_cast<double>(d[k]) * static_cast<double>(d[k]);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 GradCheck check_gradients(const nn::NamedTensors& params) {
   GradCheck check;
   double sum_sq = 0;
@@ -208,22 +220,17 @@ GradCheck check_gradients(const nn::NamedTensors& params) {
     if (!g.defined()) continue;
     const Tensor dense = g.is_contiguous() ? g : g.contiguous();
     const int64_t n = dense.numel();
-    double first_bad = 0;
-    bool bad = false;
     HEED_DISPATCH_FLOAT(dense.dtype(), "fit", [&] {
       const scalar_t* d = dense.data<scalar_t>();
-      for (int64_t k = 0; k < n; ++k) {
-        const double v = static_cast<double>(d[k]);
-        if (!std::isfinite(v)) {
-          if (!bad) first_bad = v;
-          bad = true;
+      const double s = sum_of_squares(d, n);
+      sum_sq += s;
+      if (std::isfinite(s)) return;
+      for (int64_t k = 0; k < n; ++k)  // which value: the error names the first
+        if (!std::isfinite(d[k])) {
+          check.nonfinite.push_back(fmt::format("{} ({})", name, std::isnan(d[k]) ? "NaN" : d[k] > 0 ? "+Inf" : "-Inf"));
+          return;
         }
-        sum_sq += v * v;
-      }
     });
-    if (bad)
-      check.nonfinite.push_back(
-          fmt::format("{} ({})", name, std::isnan(first_bad) ? "NaN" : first_bad > 0 ? "+Inf" : "-Inf"));
   }
   check.norm = std::sqrt(sum_sq);
   return check;
@@ -284,14 +291,16 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
       optimizer.zero_grad();
       StepOutput out = step(loader.batch(b), true);
       const double loss = loss_value(out);
-      HEED_CHECK(std::isfinite(loss), "fit: the loss became {} at epoch {}, batch {}", loss, epoch, b);
+      HEED_CHECK(std::isfinite(loss),
+                 "fit: the loss became {} at epoch {}, batch {}; run the step under heed::AnomalyModeGuard to find "
+                 "the op that makes it", loss, epoch, b);
       out.loss.backward();
       // A finite loss can still give NaN or Inf gradients (e.g. sqrt at 0, a log's backward at 0): the
       // optimizer would write them into the parameters. Stop (or skip the step) before that.
       const GradCheck grads = check_gradients(named_params);
       if (!std::isfinite(grads.norm)) {
         const std::string names =
-            grads.nonfinite.empty() ? std::string("none holds NaN or Inf, their squares overflow")
+            grads.nonfinite.empty() ? std::string("none (every value is finite; the sum of their squares overflows)")
                                     : fmt::format("{}", fmt::join(grads.nonfinite, ", "));
         HEED_CHECK(options.skip_nonfinite_steps,
                    "fit: the gradient norm is {} at epoch {}, batch {} (step {}; the loss was {}), so the optimizer "
