@@ -215,7 +215,9 @@ double sum_of_squares(const T* d, int64_t n) {
 GradCheck check_gradients(const nn::NamedTensors& params) {
   GradCheck check;
   double sum_sq = 0;
-  for (const auto& [name, p] : params) {
+  for (const auto& named : params) {  // not a structured binding: the lambda below uses the name (C++17)
+    const std::string& name = named.first;
+    const Tensor& p = named.second;
     const Tensor g = p.defined() ? p.grad() : Tensor();
     if (!g.defined()) continue;
     const Tensor dense = g.is_contiguous() ? g : g.contiguous();
