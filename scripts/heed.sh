@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # heed's one entry point for setting up, building, testing and running.
 #
-#   bash scripts/heed.sh example   install what is missing, build (Release), run the flagship example
-#   bash scripts/heed.sh test      install what is missing, build, run the whole test suite (Release, then
+#   bash scripts/heed.sh example   install what is missing, build the flagship example (Release), run it
+#   bash scripts/heed.sh test      install what is missing, build everything, run the whole test suite (Release, then
 #                                  AddressSanitizer + UndefinedBehaviorSanitizer)
 #   bash scripts/heed.sh deps      only install the Debian packages heed needs
 #
@@ -21,10 +21,12 @@ PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
   doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist bible-kjv)
+# Only for the test command: the run report's browser test (tests/browser) renders it in Chromium.
+TEST_PACKAGES=(chromium fonts-dejavu-core libjs-chart.js)
 
-deps() {
+deps() {  # deps [extra packages...]
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -36,10 +38,10 @@ deps() {
   fi
 }
 
-build() {  # build <dir> [cmake args...]
+build() {  # build <dir> [cmake args...]; BUILD_TARGETS="a b" builds only those targets
   local dir="$1"; shift
   cmake -S . -B "$dir" "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+  cmake --build "$dir" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
 }
 
 case "${1:-}" in
@@ -47,7 +49,7 @@ case "${1:-}" in
     deps ;;
   example)
     deps
-    build build -DCMAKE_BUILD_TYPE=Release
+    BUILD_TARGETS=sentiment build build -DCMAKE_BUILD_TYPE=Release   # the library and the flagship only
     shift
     # Its checkpoints and attention.png go to out/sentiment (git ignores out/) unless --out is given.
     case " $* " in
@@ -55,7 +57,7 @@ case "${1:-}" in
       *) mkdir -p out/sentiment && exec ./build/examples/sentiment/sentiment --out out/sentiment "$@" ;;
     esac ;;
   test)
-    deps
+    deps "${TEST_PACKAGES[@]}"
     start=$(date +%s)
     build build -DCMAKE_BUILD_TYPE=Release
     (cd build && OPENBLAS_NUM_THREADS=1 ctest -j "$JOBS" --output-on-failure --timeout 600)
