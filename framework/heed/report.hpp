@@ -7,7 +7,7 @@
 //   heed::MetricsWriter log("out/mlp/metrics.jsonl", run);      // writes the "run" line
 //   for (...) {                                                  // your own training loop
 //     heed::MetricsRecord b;
-//     b.epoch = epoch; b.step = ++step; b.batch = i + 1; b.loss = loss.item<double>();
+//     b.epoch = epoch; b.step = ++step; b.batch = i + 1; b.loss = loss.item();
 //     b.lr = optimizer.lr(); b.grad_norm = norm; b.samples = batch_size;
 //     log.batch(b);                                              // one "batch" line, on disk at once
 //   }

@@ -22,7 +22,6 @@ namespace heed {
 namespace {
 
 using ordered_json = nlohmann::ordered_json;
-using json = nlohmann::json;
 
 constexpr const char* kFormat = "heed-metrics/1";
 
@@ -173,7 +172,7 @@ namespace report {
 namespace {
 
 // A number, or one of the strings "nan", "inf", "-inf" (also "infinity", "+inf"; case ignored).
-std::optional<double> read_number(const json& j) {
+std::optional<double> read_number(const ordered_json& j) {
   if (j.is_number()) return j.get<double>();
   if (!j.is_string()) return std::nullopt;
   std::string s = j.get<std::string>();
@@ -184,7 +183,7 @@ std::optional<double> read_number(const json& j) {
   return std::nullopt;
 }
 
-SettingValue read_setting(const json& j) {
+SettingValue read_setting(const ordered_json& j) {
   if (j.is_string()) return SettingValue(j.get<std::string>());
   if (j.is_boolean()) return SettingValue(j.get<bool>());
   if (j.is_number_integer()) return SettingValue(j.get<int64_t>());
@@ -192,7 +191,7 @@ SettingValue read_setting(const json& j) {
   return SettingValue(j.dump());  // arrays, objects, null: shown as their JSON text
 }
 
-RunInfo read_run(const json& j) {
+RunInfo read_run(const ordered_json& j) {
   RunInfo run;
   if (j.contains("name") && j["name"].is_string()) run.name = j["name"].get<std::string>();
   if (j.contains("started") && j["started"].is_string()) run.started = j["started"].get<std::string>();
@@ -206,13 +205,13 @@ RunInfo read_run(const json& j) {
 }
 
 // A batch or epoch line; throws std::string (the reason) when a required field is missing or wrong.
-MetricsRecord read_record(const json& j, std::vector<std::string>& field_notes) {
+MetricsRecord read_record(const ordered_json& j, std::vector<std::string>& field_notes) {
   auto integer = [&](const char* key, bool required) -> int64_t {
     if (!j.contains(key)) {
       if (required) throw std::string(fmt::format("no \"{}\"", key));
       return 0;
     }
-    const json& v = j[key];
+    const ordered_json& v = j[key];
     if (v.is_number_integer()) return v.get<int64_t>();
     if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) return static_cast<int64_t>(v.get<double>());
     throw std::string(fmt::format("\"{}\" is not an integer", key));
@@ -260,7 +259,8 @@ MetricsLog read_metrics_log(const std::string& path) {
     ++number_of_line;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    // ordered_json: the settings keep the order they were written in.
+    const ordered_json j = ordered_json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
       log.warnings.push_back(fmt::format("line {}: not a JSON object, skipped{}", number_of_line,
                                          in.eof() ? " (the last line: cut off by a run that was stopped?)" : ""));
