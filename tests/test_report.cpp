@@ -3,8 +3,10 @@
 // and the HTML: escaping, embedded pictures, the charts' data. The page drawn in a real browser is
 // tests/browser/test_report_browser.cpp.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -263,6 +265,32 @@ TEST_CASE("MetricsWriter: append mode continues a log, a torn last line is skipp
   // append = false starts the file again.
   { heed::MetricsWriter fresh(path.string(), sample_run()); }
   CHECK(read_lines(path).size() == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("MetricsWriter: a process killed mid-run leaves every line it wrote") {
+  const fs::path dir = temp_dir("killed");
+  const fs::path path = dir / "metrics.jsonl";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {  // the "run": 50 batch lines, then SIGKILL (no destructor, no exit handlers)
+    try {
+      heed::MetricsWriter log(path.string(), sample_run());
+      for (int64_t step = 1; step <= 50; ++step) log.batch(batch_record(1, step, 1.0 / double(step)));
+      ::raise(SIGKILL);
+    } catch (...) {
+    }
+    ::_exit(3);  // never back into doctest from the child
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+  const heed::report::MetricsLog log = heed::report::read_metrics_log(path.string());
+  CHECK(log.runs.size() == 1);
+  REQUIRE(log.batches.size() == 50);
+  CHECK(log.batches.back().step == 50);
+  CHECK(log.warnings.empty());
   fs::remove_all(dir);
 }
 

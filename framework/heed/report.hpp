@@ -39,7 +39,12 @@ namespace heed {
 class SettingValue {
  public:
   /// Which JSON type the value is written as.
-  enum class Kind { String, Integer, Number, Boolean };
+  enum class Kind {
+    String,   ///< a JSON string
+    Integer,  ///< a JSON integer
+    Number,   ///< a JSON number (floating point)
+    Boolean,  ///< true / false
+  };
   SettingValue(std::string value) : kind_(Kind::String), text_(std::move(value)) {}  ///< a string
   SettingValue(const char* value) : kind_(Kind::String), text_(value ? value : "") {}  ///< a string
   SettingValue(bool value) : kind_(Kind::Boolean), boolean_(value) {}                 ///< true / false
@@ -105,7 +110,7 @@ class MetricsWriter {
   /// file (an existing one is replaced); append = true adds to it, e.g. when a run resumes (set
   /// run.resumed). Throws heed::Error when the file cannot be opened or written.
   MetricsWriter(const std::string& path, const RunInfo& run, bool append = false);
-  ~MetricsWriter();
+  ~MetricsWriter();  ///< closes the file (every line is already in it)
   MetricsWriter(const MetricsWriter&) = delete;             ///< one writer per file
   MetricsWriter& operator=(const MetricsWriter&) = delete;  ///< one writer per file
 
