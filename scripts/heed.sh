@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # heed's one entry point for setting up, building, testing and running.
 #
-#   bash scripts/heed.sh example   install what is missing, build (Release), run the flagship example
-#   bash scripts/heed.sh test      install what is missing (python3-torch too), build, run the whole test
-#                                  suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer)
+#   bash scripts/heed.sh example   install what is missing, build the library and the flagship (Release), run it
+#   bash scripts/heed.sh test      install what is missing (test-only packages too), build everything, run the
+#                                  whole test suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer)
 #   bash scripts/heed.sh deps      only install the Debian packages heed needs (add --test for the test-only
 #                                  ones)
 #
@@ -25,7 +25,8 @@ PACKAGES=(g++ cmake make pkg-config
 # Test-only: PyTorch for /usr/bin/python3, so the interop tests (a heed checkpoint loaded by PyTorch:
 # tests/test_interop.cpp, the snippet_interop_lstm_py test) run instead of being reported as skipped.
 # `example` does not need it (it is large).
-TEST_PACKAGES=(python3-torch)
+# The run report's browser test (tests/browser) renders it in Chromium, with Debian's Chart.js.
+TEST_PACKAGES=(python3-torch chromium fonts-dejavu-core libjs-chart.js)
 
 deps() {  # deps [package...]: installs PACKAGES and the given extra packages, when missing
   local missing=()
@@ -41,10 +42,10 @@ deps() {  # deps [package...]: installs PACKAGES and the given extra packages, w
   fi
 }
 
-build() {  # build <dir> [cmake args...]
+build() {  # build <dir> [cmake args...]; BUILD_TARGETS="a b" builds only those targets
   local dir="$1"; shift
   cmake -S . -B "$dir" "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+  cmake --build "$dir" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
 }
 
 case "${1:-}" in
@@ -52,7 +53,7 @@ case "${1:-}" in
     if [ "${2:-}" = --test ]; then deps "${TEST_PACKAGES[@]}"; else deps; fi ;;
   example)
     deps
-    build build -DCMAKE_BUILD_TYPE=Release
+    BUILD_TARGETS=sentiment build build -DCMAKE_BUILD_TYPE=Release   # the library and the flagship only
     shift
     # Its checkpoints and attention.png go to out/sentiment (git ignores out/) unless --out is given.
     case " $* " in

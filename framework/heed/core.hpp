@@ -19,6 +19,7 @@
 #include "heed/options.hpp"
 #include "heed/progress.hpp"
 #include "heed/random.hpp"
+#include "heed/report.hpp"
 #include "heed/tensor.hpp"
 #include "heed/train.hpp"
 #include "heed/version.hpp"
