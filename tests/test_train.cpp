@@ -42,11 +42,11 @@ heed::StepFn make_step(Classifier& model) {
 
 heed::FitOptions quiet_options(int epochs) {
   heed::FitOptions o;
-  o.epochs = epochs;
-  o.batch_size = 16;
-  o.seed = 3;
-  o.verbose = false;
-  o.validation_split = 0.25;
+  o.epochs(epochs);
+  o.batch_size(16);
+  o.seed(3);
+  o.verbose(false);
+  o.validation_split(0.25);
   return o;
 }
 
@@ -83,14 +83,14 @@ TEST_CASE("fit: a resumed run reproduces the uninterrupted run's losses exactly"
   Classifier part_model;
   heed::optim::Adam part_opt(part_model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions first = quiet_options(2);
-  first.resume_checkpoint = resume;
+  first.resume_checkpoint(resume);
   heed::fit(part_model, part_opt, data, make_step(part_model), first);
 
   heed::manual_seed(999);  // a fresh process would start from anything; the checkpoint restores it
   Classifier resumed_model;
   heed::optim::Adam resumed_opt(resumed_model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions second = quiet_options(4);
-  second.resume_checkpoint = resume;
+  second.resume_checkpoint(resume);
   heed::History resumed = heed::fit(resumed_model, resumed_opt, data, make_step(resumed_model), second);
   CHECK(resumed.resumed);
   REQUIRE(resumed.batch_losses.size() == full.batch_losses.size());
@@ -106,8 +106,8 @@ TEST_CASE("fit: early stopping and best checkpoint") {
   Classifier model;
   heed::optim::SGD opt(model.parameters(), heed::optim::SGDOptions(0.0));  // lr 0: nothing improves
   heed::FitOptions o = quiet_options(20);
-  o.early_stopping_patience = 2;
-  o.best_checkpoint = best;
+  o.early_stopping_patience(2);
+  o.best_checkpoint(best);
   heed::History h = heed::fit(model, opt, make_data(100, 2), make_step(model), o);
   CHECK(h.stopped_early);
   CHECK(h.epochs.size() < 20);

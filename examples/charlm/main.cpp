@@ -129,7 +129,7 @@ double bits_per_char(CharModel& model, const std::vector<charlm::Batch>& batches
   int64_t count = 0;
   for (const charlm::Batch& batch : batches) {
     const Tensor loss = heed::cross_entropy(model.logits(batch.inputs), batch.targets,
-                                            heed::CrossEntropyOptions{-100, 0.0, heed::Reduction::Sum});
+                                            heed::CrossEntropyOptions().reduction(heed::Reduction::Sum));
     nats += loss.item();
     count += batch.targets.numel();
   }
@@ -213,9 +213,9 @@ std::size_t save_attention_png(const std::string& path, CharModel& model, const 
                       fmt::format("layer {}: heads 1 to {}, left to right", layer + 1, heads)});
   }
   heed::io::HeatmapOptions options;
-  options.text_scale = 1;
-  options.vmin = 0.0;
-  options.vmax = 1.0;
+  options.text_scale(1);
+  options.vmin(0.0);
+  options.vmax(1.0);
   heed::io::save_heatmap_png(path, panels, "self-attention weights over the prompt (row: query, column: key)",
                              options);
   return shown;
@@ -253,7 +253,7 @@ std::string draw_sample(CharModel& model, const CharVocab& vocab, const std::str
   model.lm->eval();
   return vocab.decode(model.sample(
       ids, options.length,
-      nn::SamplingOptions().with_temperature(options.temperature).with_top_k(options.top_k).with_generator(&gen)));
+      nn::SamplingOptions().temperature(options.temperature).top_k(options.top_k).generator(&gen)));
 }
 
 int sample_from_checkpoint(const std::string& out_dir, const std::string& prompt_arg, bool prompt_given,

@@ -36,7 +36,7 @@
 // Training, as in the paper (tests/test_transformer.cpp, task F, does exactly this):
 //   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas(0.9, 0.98).eps(1e-9));
 //   heed::optim::NoamLR schedule(opt, d_model, /*warmup=*/4000);        // sets the lr every step
-//   heed::CrossEntropyOptions ce;  ce.ignore_index = pad;  ce.label_smoothing = 0.1;
+//   auto ce = heed::CrossEntropyOptions().ignore_index(pad).label_smoothing(0.1);
 //   Tensor loss = heed::cross_entropy(model.forward(src, tgt_in), tgt_out, ce);
 // Label smoothing is PyTorch's variant (q = (1-eps) onehot + eps/C over all C classes, ignore_index rows
 // dropped), not the Annotated Transformer's KL form with eps/(V-2) and a zero pad column (the two differ
