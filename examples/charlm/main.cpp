@@ -296,12 +296,13 @@ TrainResult train(CharModel& model, const charlm::Split& split, const TrainOptio
                   const std::vector<charlm::Batch>& val_batches, const std::vector<charlm::Batch>& train_eval_batches,
                   const std::function<void(int64_t step, double val_bpc)>& on_eval) {
   // Weight decay on the matrices only (GPT's practice): not on biases, LayerNorm gains or positions.
-  heed::optim::ParamGroup decayed, not_decayed;
+  std::vector<Tensor> decayed, not_decayed;
   for (const auto& [name, param] : model.lm->named_parameters())
-    (param.dim() >= 2 && name != "pos.weight" ? decayed : not_decayed).params.push_back(param);
-  not_decayed.options["weight_decay"] = 0.0;
-  heed::optim::AdamW opt({decayed, not_decayed},
-                         heed::optim::AdamWOptions(options.lr).betas(0.9, 0.99).weight_decay(options.weight_decay));
+    (param.dim() >= 2 && name != "pos.weight" ? decayed : not_decayed).push_back(param);
+  const auto adamw = heed::optim::AdamWOptions(options.lr).betas({0.9, 0.99}).weight_decay(options.weight_decay);
+  auto no_decay = adamw;
+  no_decay.weight_decay(0.0);
+  heed::optim::AdamW opt({heed::optim::ParamGroup(decayed), heed::optim::ParamGroup(not_decayed, no_decay)}, adamw);
   heed::optim::CosineWithWarmup schedule(opt, options.warmup, options.steps, options.lr / 10);
   heed::Generator gen(options.seed);
   const int64_t context = model.config.context;

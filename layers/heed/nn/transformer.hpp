@@ -34,7 +34,7 @@
 // layer (need_weights); the models keep the last ones for plotting (attention_weights()).
 //
 // Training, as in the paper (tests/test_transformer.cpp, task F, does exactly this):
-//   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas(0.9, 0.98).eps(1e-9));
+//   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas({0.9, 0.98}).eps(1e-9));
 //   heed::optim::NoamLR schedule(opt, d_model, /*warmup=*/4000);        // sets the lr every step
 //   auto ce = heed::CrossEntropyOptions().ignore_index(pad).label_smoothing(0.1);
 //   Tensor loss = heed::cross_entropy(model.forward(src, tgt_in), tgt_out, ce);
