@@ -182,7 +182,7 @@ void MultiheadAttention::reset() {
     init::xavier_uniform_(v_proj_weight);
   }
   if (in_proj_bias.defined()) init::zeros_(in_proj_bias);
-  out_proj->reset();
+  Module::reset();  // out_proj: Linear's init, then a zero bias
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 

@@ -94,6 +94,8 @@ TiedBias::TiedBias(int64_t size) : Module("TiedBias") {
   bias = register_parameter("bias", zeros({size}));
 }
 
+void TiedBias::reset() { init::zeros_(bias); }
+
 std::string TiedBias::extra_repr() const { return fmt::format("size={}", bias.size(0)); }
 
 // ---- encoder layer -------------------------------------------------------------------------------------
@@ -107,14 +109,6 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerLayerOptions& 
   linear2 = register_module("linear2", std::make_shared<Linear>(f, d));
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, options.layer_norm_eps()));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, options.layer_norm_eps()));
-}
-
-void TransformerEncoderLayer::reset() {
-  self_attn->reset();
-  linear1->reset();
-  linear2->reset();
-  norm1->reset();
-  norm2->reset();
 }
 
 Tensor TransformerEncoderLayer::feed_forward(const Tensor& x) {
@@ -186,16 +180,6 @@ TransformerDecoderLayer::TransformerDecoderLayer(const TransformerLayerOptions& 
   norm1 = register_module("norm1", std::make_shared<LayerNorm>(Shape{d}, options.layer_norm_eps()));
   norm2 = register_module("norm2", std::make_shared<LayerNorm>(Shape{d}, options.layer_norm_eps()));
   norm3 = register_module("norm3", std::make_shared<LayerNorm>(Shape{d}, options.layer_norm_eps()));
-}
-
-void TransformerDecoderLayer::reset() {
-  self_attn->reset();
-  multihead_attn->reset();
-  linear1->reset();
-  linear2->reset();
-  norm1->reset();
-  norm2->reset();
-  norm3->reset();
 }
 
 Tensor TransformerDecoderLayer::feed_forward(const Tensor& x) {
@@ -511,17 +495,26 @@ Seq2SeqTransformer::Seq2SeqTransformer(const Seq2SeqTransformerOptions& o)
                                                                                   .activation(o.activation())
                                                                                   .batch_first(true)
                                                                                   .norm_first(o.norm_first())));
-  if (o.scale_embedding()) {  // N(0, 1/d): Emb * sqrt(d) is then N(0, 1), on the scale of the sinusoid
-    for (auto* e : {src_embed.get(), tgt_embed.get()}) {
-      init::normal_(e->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(d)));
-      NoGradGuard no_grad;
-      if (e->padding_idx >= 0) heed::select(e->weight.detach(), 0, e->padding_idx).fill_(0.0);
-    }
-  }
+  init_embeddings();
   if (o.tie_output())
     tied_generator = register_module("generator", std::make_shared<TiedBias>(o.tgt_vocab()));
   else
     generator = register_module("generator", std::make_shared<Linear>(d, o.tgt_vocab()));
+}
+
+void Seq2SeqTransformer::init_embeddings() {
+  if (!options_.scale_embedding()) return;  // N(0, 1/d): Emb * sqrt(d) is then N(0, 1), on the scale of the sinusoid
+  const double d = static_cast<double>(options_.d_model());
+  for (auto* e : {src_embed.get(), tgt_embed.get()}) {
+    init::normal_(e->weight, 0.0, 1.0 / std::sqrt(d));
+    NoGradGuard no_grad;
+    if (e->padding_idx >= 0) heed::select(e->weight.detach(), 0, e->padding_idx).fill_(0.0);
+  }
+}
+
+void Seq2SeqTransformer::reset() {
+  Module::reset();
+  init_embeddings();
 }
 
 Tensor Seq2SeqTransformer::embed(Embedding& table, Module& pos, const Tensor& tokens, int64_t start) {
@@ -652,12 +645,22 @@ TransformerLM::TransformerLM(const TransformerLMOptions& o) : Module("Transforme
                                                                                 .batch_first(true)
                                                                                 .norm_first(o.norm_first()),
                                                                             o.num_layers(), true));
-  // N(0, 1/d) with sqrt(d) scaling (as Seq2SeqTransformer), else GPT-2's N(0, 0.02^2).
-  init::normal_(embed->weight, 0.0, o.scale_embedding() ? 1.0 / std::sqrt(static_cast<double>(d)) : 0.02);
+  init_embedding();
   if (o.tie_weights())
     tied_head = register_module("lm_head", std::make_shared<TiedBias>(o.vocab()));
   else
     lm_head = register_module("lm_head", std::make_shared<Linear>(d, o.vocab()));
+}
+
+void TransformerLM::init_embedding() {
+  // N(0, 1/d) with sqrt(d) scaling (as Seq2SeqTransformer), else GPT-2's N(0, 0.02^2).
+  const double d = static_cast<double>(options_.d_model());
+  init::normal_(embed->weight, 0.0, options_.scale_embedding() ? 1.0 / std::sqrt(d) : 0.02);
+}
+
+void TransformerLM::reset() {
+  Module::reset();
+  init_embedding();
 }
 
 Tensor TransformerLM::embed_tokens(const Tensor& tokens, int64_t start) {

@@ -167,7 +167,7 @@ class MultiheadAttention : public Module {
   /// E and H, no dropout, with biases, kdim = vdim = E.
   MultiheadAttention(int64_t embed_dim, int64_t num_heads)
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
-  void reset();  ///< PyTorch's init (see the top of this file)
+  void reset() override;  ///< PyTorch's init (see the top of this file)
 
   /// query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
   AttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value, const MhaArgs& args = {});

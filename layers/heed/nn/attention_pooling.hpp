@@ -52,7 +52,7 @@ class AttentionPooling : public Module {
   explicit AttentionPooling(const AttentionPoolingOptions& options);  ///< throws on F <= 0 or T < 0
   /// One scalar bias.
   explicit AttentionPooling(int64_t features) : AttentionPooling(AttentionPoolingOptions(features)) {}
-  void reset();  ///< weight ~ N(0, 0.05^2), bias = 0
+  void reset() override;  ///< weight ~ N(0, 0.05^2), bias = 0
   /// x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
   AttentionPoolingOutput forward(const Tensor& x, const Tensor& keep_mask);
   Tensor forward(const Tensor& x) override;  ///< the context, no mask

@@ -42,7 +42,7 @@ class Conv2d : public Module {
   /// Stride 1, no padding, with bias.
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
-  void reset();  ///< re-draws the parameters (PyTorch's reset_parameters)
+  void reset() override;  ///< re-draws the parameters (PyTorch's reset_parameters)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 

@@ -68,7 +68,7 @@ class GATConv : public Module {
   explicit GATConv(const GATConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
   /// One head, concatenated, with self-loops and bias.
   GATConv(int64_t in_channels, int64_t out_channels) : GATConv(GATConvOptions(in_channels, out_channels)) {}
-  void reset();  ///< glorot weights and attention vectors, zero bias (PyG's init)
+  void reset() override;  ///< glorot weights and attention vectors, zero bias (PyG's init)
   /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
@@ -111,7 +111,7 @@ class GATv2Conv : public Module {
   explicit GATv2Conv(const GATv2ConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
   /// One head, concatenated, with self-loops and bias.
   GATv2Conv(int64_t in_channels, int64_t out_channels) : GATv2Conv(GATv2ConvOptions(in_channels, out_channels)) {}
-  void reset();  ///< PyG's init (see above)
+  void reset() override;  ///< PyG's init (see above)
   /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;

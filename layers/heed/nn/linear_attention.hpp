@@ -86,7 +86,7 @@ class LinearAttention : public Module {
   /// Not causal, with biases.
   LinearAttention(int64_t embed_dim, int64_t num_heads)
       : LinearAttention(LinearAttentionOptions(embed_dim, num_heads)) {}
-  void reset();  ///< xavier_uniform_ in_proj_weight, zero biases (as MultiheadAttention)
+  void reset() override;  ///< xavier_uniform_ in_proj_weight, zero biases (as MultiheadAttention)
   /// query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
   /// key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
   /// rounding) and also returns its weights (N, H, L, S), for drawing.

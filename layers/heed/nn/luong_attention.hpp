@@ -96,7 +96,6 @@ class LuongAttention : public Module {
   /// Creates the projections the score and alignment need; throws on inconsistent sizes (e.g. Dot with
   /// Dq != Dk, Location without max_source_length).
   explicit LuongAttention(const LuongAttentionOptions& options);
-  void reset();  ///< re-draws every parameter (PyTorch Linear init)
   /// keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
   /// query h_t (N, Dq). step = t, the decoder step (needed by local-m only).

@@ -88,7 +88,6 @@ struct HardAttentionOutput {
 class SpatialAttention : public Module {
  public:
   explicit SpatialAttention(const SpatialAttentionOptions& options);  ///< throws on non-positive sizes
-  void reset();  ///< every Linear re-drawn with PyTorch's init
 
   /// W_c a + b (N, L, A) for annotations (N, L, D): compute once per image, pass to every step.
   Tensor project_annotations(const Tensor& annotations);

@@ -107,7 +107,6 @@ class TransformerEncoderLayer : public Module {
  public:
   /// Throws heed::Error when d_model is not divisible by nhead or a size is not positive.
   explicit TransformerEncoderLayer(const TransformerLayerOptions& options);
-  void reset();  ///< re-initializes every sub-layer's parameters
   /// src (N, S, E) (batch_first) -> same shape; need_weights also returns the (N, H, S, S) weights.
   EncoderLayerOutput forward(const Tensor& src, const AttentionMasks& masks, bool need_weights = false);
   Tensor forward(const Tensor& src) override { return forward(src, AttentionMasks()).output; }
@@ -147,7 +146,6 @@ class TransformerDecoderLayer : public Module {
  public:
   /// Throws heed::Error when d_model is not divisible by nhead or a size is not positive.
   explicit TransformerDecoderLayer(const TransformerLayerOptions& options);
-  void reset();  ///< re-initializes every sub-layer's parameters
   /// tgt (N, T, E), memory (N, S, E).
   DecoderLayerOutput forward(const Tensor& tgt, const Tensor& memory, const AttentionMasks& tgt_masks,
                              const AttentionMasks& memory_masks, bool need_weights = false);
@@ -176,6 +174,7 @@ class TransformerDecoderLayer : public Module {
 class TiedBias : public Module {
  public:
   explicit TiedBias(int64_t size);  ///< a zero bias of `size`
+  void reset() override;  ///< bias = 0
   std::string extra_repr() const override;
   Tensor bias;  ///< (size), starts at 0
 };
@@ -318,7 +317,7 @@ class PositionalEncoding : public Module {
 class LearnedPositionalEmbedding : public Module {
  public:
   LearnedPositionalEmbedding(int64_t max_len, int64_t d_model);  ///< note the order: max_len first
-  void reset();  ///< weight ~ N(0, 0.02^2)
+  void reset() override;  ///< weight ~ N(0, 0.02^2)
   Tensor forward(const Tensor& x) override { return forward(x, 0); }  ///< positions 0..T-1
   /// Positions start..start+T-1 of x (N, T, d); throws past max_len or on a wrong shape.
   Tensor forward(const Tensor& x, int64_t start);
@@ -367,6 +366,8 @@ struct Seq2SeqTransformerOptions {
 class Seq2SeqTransformer : public Module {
  public:
   explicit Seq2SeqTransformer(const Seq2SeqTransformerOptions& options);  ///< throws on invalid options
+  /// Every sub-module's init, then the embedding tables' N(0, 1/d) when scale_embedding (see the top).
+  void reset() override;
   /// src (N, S), tgt_in (N, T) Int64 -> logits (N, T, tgt_vocab). Padding masks come from pad_id; the
   /// decoder's self-attention is causal. With need_weights, attention_weights() holds the weights.
   Tensor forward(const Tensor& src, const Tensor& tgt_in, bool need_weights = false);
@@ -396,6 +397,7 @@ class Seq2SeqTransformer : public Module {
 
  private:
   Tensor embed(Embedding& table, Module& pos, const Tensor& tokens, int64_t start);
+  void init_embeddings();  ///< N(0, 1/d) tables (pad row zero) when scale_embedding; else Embedding's own
   Seq2SeqTransformerOptions options_;
   TransformerOutput last_weights_;
 };
@@ -428,6 +430,8 @@ struct TransformerLMOptions {
 class TransformerLM : public Module {
  public:
   explicit TransformerLM(const TransformerLMOptions& options);  ///< throws on invalid options
+  /// Every sub-module's init, then the token table's N(0, 1/d) (scale_embedding) or N(0, 0.02^2).
+  void reset() override;
   Tensor forward(const Tensor& tokens) override { return forward(tokens, Tensor(), false); }
   /// key_padding (N, T) Bool keep-mask or undefined. need_weights keeps each layer's (N, H, T, T) weights.
   Tensor forward(const Tensor& tokens, const Tensor& key_padding, bool need_weights);
@@ -452,6 +456,7 @@ class TransformerLM : public Module {
   Tensor project(const Tensor& hidden);  ///< hidden (N, T, d) -> logits (N, T, vocab)
 
  private:
+  void init_embedding();  ///< the token table's init (see reset())
   TransformerLMOptions options_;
   std::vector<Tensor> last_weights_;
 };
