@@ -56,7 +56,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     if (x.defined() && x.requires_grad()) const_cast<Tensor&>(x).zero_grad();
   Tensor y = f(inputs);
   HEED_CHECK(y.defined() && y.dtype() == DType::Float64, "gradcheck: the function must return a Float64 tensor");
-  Generator gen(options.seed);
+  Generator gen(options.seed());
   Tensor r = randn(y.shape(), DType::Float64, &gen);
   const std::vector<double> rv = r.to_vector<double>();
   if (y.requires_grad()) y.backward(r);
@@ -70,19 +70,19 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     for (int64_t j = 0; j < x.numel(); ++j) {
       double* p = element(x, j);
       const double saved = *p;
-      *p = saved + options.eps;
+      *p = saved + options.eps();
       const double plus = projected(f, inputs, rv);
-      *p = saved - options.eps;
+      *p = saved - options.eps();
       const double minus = projected(f, inputs, rv);
       *p = saved;
-      const double numeric = (plus - minus) / (2.0 * options.eps);
+      const double numeric = (plus - minus) / (2.0 * options.eps());
       const double a = analytic[static_cast<std::size_t>(j)];
       const double abs_err = std::fabs(a - numeric);
       const double rel_err = abs_err / std::max(std::fabs(numeric), 1e-12);
       ++result.elements_checked;
       result.max_abs_error = std::max(result.max_abs_error, abs_err);
-      if (abs_err > options.atol) result.max_rel_error = std::max(result.max_rel_error, rel_err);
-      if (!(abs_err <= options.atol + options.rtol * std::fabs(numeric))) {
+      if (abs_err > options.atol()) result.max_rel_error = std::max(result.max_rel_error, rel_err);
+      if (!(abs_err <= options.atol() + options.rtol() * std::fabs(numeric))) {
         if (result.ok || result.report.size() < 2000)
           result.report += fmt::format("input {} {} element {}: analytic {:.10g} vs numeric {:.10g} (|diff| {:.3g})\n",
                                        i, shape_str(x.shape()), j, a, numeric, abs_err);

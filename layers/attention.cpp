@@ -182,7 +182,7 @@ void MultiheadAttention::reset() {
     init::xavier_uniform_(v_proj_weight);
   }
   if (in_proj_bias.defined()) init::zeros_(in_proj_bias);
-  out_proj->reset();
+  Module::reset();  // out_proj: Linear's init, then a zero bias
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 
@@ -232,8 +232,10 @@ AttentionOutput MultiheadAttention::attend(const Tensor& query, const Tensor& q_
   const Tensor bias = scores_arg(args.attn_bias, "attn_bias");
 
   SdpaOptions sdpa;
-  sdpa.causal(args.causal, args.bottom_right)
-      .dropout(options_.dropout(), is_training())
+  sdpa.causal(args.causal)
+      .bottom_right(args.bottom_right)
+      .dropout(options_.dropout())
+      .training(is_training())
       .need_weights(args.need_weights)
       .kernel(args.kernel);
   AttentionOutput heads = scaled_dot_product_attention(q_heads, k_heads, v_heads, keep, bias, sdpa);

@@ -135,26 +135,27 @@ Tensor greedy_decode(IncrementalDecoder& decoder, const Tensor& prompt, int64_t 
 
 std::vector<double> sampling_distribution(const std::vector<double>& logits, const SamplingOptions& options) {
   HEED_CHECK(!logits.empty(), "sample: empty logits");
-  HEED_CHECK(options.temperature >= 0.0, "sample: temperature must be >= 0, got {}", options.temperature);
-  HEED_CHECK(options.top_k >= 0, "sample: top_k must be >= 0, got {}", options.top_k);
-  HEED_CHECK(options.top_p > 0.0 && options.top_p <= 1.0, "sample: top_p must be in (0, 1], got {}", options.top_p);
+  HEED_CHECK(options.temperature() >= 0.0, "sample: temperature must be >= 0, got {}", options.temperature());
+  HEED_CHECK(options.top_k() >= 0, "sample: top_k must be >= 0, got {}", options.top_k());
+  HEED_CHECK(options.top_p() > 0.0 && options.top_p() <= 1.0, "sample: top_p must be in (0, 1], got {}",
+             options.top_p());
   const size_t v = logits.size();
   std::vector<double> p(v, 0.0);
-  if (options.temperature == 0.0) {
+  if (options.temperature() == 0.0) {
     p[static_cast<size_t>(argmax_of(logits))] = 1.0;
     return p;
   }
   const double m = *std::max_element(logits.begin(), logits.end());
   double s = 0.0;
-  for (size_t i = 0; i < v; ++i) s += (p[i] = std::exp((logits[i] - m) / options.temperature));
+  for (size_t i = 0; i < v; ++i) s += (p[i] = std::exp((logits[i] - m) / options.temperature()));
   for (double& x : p) x /= s;
   // Most likely first; ties keep the lower index first.
   std::vector<size_t> order(v);
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
   size_t keep = v;
-  if (options.top_k > 0) keep = std::min(keep, static_cast<size_t>(options.top_k));
-  if (options.top_p < 1.0) {
+  if (options.top_k() > 0) keep = std::min(keep, static_cast<size_t>(options.top_k()));
+  if (options.top_p() < 1.0) {
     double kept_mass = 0.0;
     for (size_t i = 0; i < keep; ++i) kept_mass += p[order[i]];
     double cum = 0.0;
@@ -162,7 +163,7 @@ std::vector<double> sampling_distribution(const std::vector<double>& logits, con
     while (n < keep) {  // the smallest prefix whose (top-k renormalized) mass reaches top_p
       cum += p[order[n]] / kept_mass;
       ++n;
-      if (cum >= options.top_p) break;
+      if (cum >= options.top_p()) break;
     }
     keep = n;
   }
@@ -175,8 +176,8 @@ std::vector<double> sampling_distribution(const std::vector<double>& logits, con
 
 Tensor sample(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens,
               const SamplingOptions& options) {
-  Generator& gen = options.generator ? *options.generator : default_generator();
-  return decode_loop("sample", decoder, prompt, max_new_tokens, options.eos, [&](const std::vector<double>& row) {
+  Generator& gen = options.generator() ? *options.generator() : default_generator();
+  return decode_loop("sample", decoder, prompt, max_new_tokens, options.eos(), [&](const std::vector<double>& row) {
     const std::vector<double> q = sampling_distribution(row, options);
     const double u = gen.uniform();
     double cum = 0.0;
@@ -205,11 +206,11 @@ Tensor BeamSearchResult::best(int64_t pad) const {
 
 BeamSearchResult beam_search(IncrementalDecoder& decoder, const Tensor& prompt, const BeamSearchOptions& options) {
   check_prompt("beam_search", prompt);
-  HEED_CHECK(options.beam_width >= 1, "beam_search: beam_width must be >= 1, got {}", options.beam_width);
-  HEED_CHECK(options.max_new_tokens >= 1, "beam_search: max_new_tokens must be >= 1, got {}",
-             options.max_new_tokens);
+  HEED_CHECK(options.beam_width() >= 1, "beam_search: beam_width must be >= 1, got {}", options.beam_width());
+  HEED_CHECK(options.max_new_tokens() >= 1, "beam_search: max_new_tokens must be >= 1, got {}",
+             options.max_new_tokens());
   NoGradGuard no_grad;
-  const int64_t b = prompt.size(0), k = options.beam_width, eos = options.eos;
+  const int64_t b = prompt.size(0), k = options.beam_width(), eos = options.eos();
   struct Alive {
     BeamHypothesis hyp;
     int64_t row;  // the decoder row holding this hypothesis's state
@@ -219,7 +220,7 @@ BeamSearchResult beam_search(IncrementalDecoder& decoder, const Tensor& prompt, 
   std::vector<bool> done(static_cast<size_t>(b), false);
   for (int64_t r = 0; r < b; ++r) alive[r].push_back({BeamHypothesis{}, r});
   auto finalize = [&](BeamHypothesis h) {
-    h.score = h.log_prob / length_penalty(static_cast<int64_t>(h.tokens.size()), options.length_penalty);
+    h.score = h.log_prob / length_penalty(static_cast<int64_t>(h.tokens.size()), options.length_penalty());
     return h;
   };
   auto by_score = [](const BeamHypothesis& a, const BeamHypothesis& c) { return a.score > c.score; };
@@ -261,7 +262,7 @@ BeamSearchResult beam_search(IncrementalDecoder& decoder, const Tensor& prompt, 
       std::sort(finished[r].begin(), finished[r].end(), by_score);
       if (static_cast<int64_t>(finished[r].size()) >= k || alive[r].empty()) done[r] = true;
     }
-    if (step >= options.max_new_tokens || std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
+    if (step >= options.max_new_tokens() || std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
     // Gather the surviving hypotheses' states and feed their last tokens.
     std::vector<int64_t> keep, tokens;
     for (int64_t r = 0; r < b; ++r) {

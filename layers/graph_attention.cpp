@@ -57,7 +57,9 @@ GATConv::GATConv(const GATConvOptions& options) : Module("GATConv"), options_(op
   reset();
 }
 
-void GATConv::reset() {  // PyG: glorot(lin.weight), glorot(att_src), glorot(att_dst), zeros(bias)
+// PyG: glorot(lin.weight), glorot(att_src), glorot(att_dst), zeros(bias). lin has no bias, so re-drawing its
+// weight here re-initializes the child too (no Module::reset(), whose Linear draw would be overwritten).
+void GATConv::reset() {
   init::xavier_uniform_(lin->weight);
   const double a = std::sqrt(6.0 / static_cast<double>(options_.heads() + options_.out_channels()));
   init::uniform_(att_src, -a, a);
@@ -105,8 +107,7 @@ GATv2Conv::GATv2Conv(const GATv2ConvOptions& options) : Module("GATv2Conv"), opt
 }
 
 void GATv2Conv::reset() {  // PyG: Linear(weight_initializer='glorot') for lin_l / lin_r, glorot(att), zeros(bias)
-  lin_l->reset();         // the biases: PyG's Linear draws uniform(+-1/sqrt(in_channels)), as heed's Linear
-  lin_r->reset();
+  Module::reset();        // lin_l, lin_r; their biases: PyG's Linear draws uniform(+-1/sqrt(in_channels)), as heed's
   init::xavier_uniform_(lin_l->weight);
   init::xavier_uniform_(lin_r->weight);
   const double a = std::sqrt(6.0 / static_cast<double>(options_.heads() + options_.out_channels()));

@@ -83,7 +83,7 @@ LinearAttention::LinearAttention(const LinearAttentionOptions& options) : Module
 void LinearAttention::reset() {  // PyTorch MultiheadAttention._reset_parameters
   init::xavier_uniform_(in_proj_weight);
   if (in_proj_bias.defined()) init::zeros_(in_proj_bias);
-  out_proj->reset();
+  Module::reset();  // out_proj: Linear's init, then a zero bias
   if (out_proj->bias.defined()) init::zeros_(out_proj->bias);
 }
 

@@ -65,11 +65,6 @@ LuongAttention::LuongAttention(const LuongAttentionOptions& options) : Module("L
   output_proj = register_module("output_proj", std::make_shared<Linear>(dk + dq, out, false));  // W_c
 }
 
-void LuongAttention::reset() {
-  for (const auto& layer : {query_proj, key_proj, v, location_proj, position_proj, position_v, output_proj})
-    if (layer) layer->reset();
-}
-
 std::string LuongAttention::name() const {
   return fmt::format("LuongAttention({}, {})", luong_score_name(options_.score()), luong_align_name(options_.align()));
 }

@@ -27,13 +27,6 @@ SpatialAttention::SpatialAttention(const SpatialAttentionOptions& options)
   if (options.gate()) f_beta = register_module("f_beta", std::make_shared<Linear>(hd, 1));
 }
 
-void SpatialAttention::reset() {
-  encoder_att->reset();
-  decoder_att->reset();
-  full_att->reset();
-  if (f_beta) f_beta->reset();
-}
-
 Tensor SpatialAttention::project_annotations(const Tensor& annotations) {
   const int64_t d = options_.annotation_size();
   HEED_CHECK(annotations.defined() && annotations.dim() == 3 && annotations.size(2) == d,

@@ -133,7 +133,7 @@ TEST_CASE("sdpa: both kernels equal the reference formula (masks, bias, causal t
                     reference_sdpa(q, k, v, {}, {}, 1.0 / std::sqrt(3.0)), 1e-12);
     check_all_close(nn::scaled_dot_product_attention(q, k, v, keep_t, bias, opt).output,
                     reference_sdpa(q, k, v, keep, bias_v, 1.0 / std::sqrt(3.0)), 1e-12);
-    opt.scale(0.7).causal(true, false);
+    opt.scale(0.7).causal(true).bottom_right(false);
     check_all_close(nn::scaled_dot_product_attention(q, k, v, Tensor(), bias, opt).output,
                     reference_sdpa(q, k, v, causal_tl, bias_v, 0.7), 1e-12);
   }
@@ -160,7 +160,7 @@ TEST_CASE("sdpa: gradcheck, both kernels (key padding, bias, causal both ways, L
       // key padding (N, 1, 1, S): batch 1 keeps only its first 2 keys
       Tensor keep = nn::lengths_keep_mask(heed::index_tensor({S, 2}), S).reshape({2, 1, 1, S});
       nn::SdpaOptions opt;
-      opt.kernel(kernel).causal(variant > 0, variant == 1);
+      opt.kernel(kernel).causal(variant > 0).bottom_right(variant == 1);
       heed::testing::check_grad(
           [&](const std::vector<Tensor>& in) {
             return nn::scaled_dot_product_attention(in[0], in[1], in[2], keep, in[3], opt).output;
@@ -177,7 +177,7 @@ TEST_CASE("sdpa: dropout on the weights (inverted scaling, weights returned post
                                                                      nn::SdpaOptions().need_weights(true));
   heed::Generator gen(5);
   const nn::AttentionOutput dropped = nn::scaled_dot_product_attention(
-      q, k, v, Tensor(), Tensor(), nn::SdpaOptions().need_weights(true).dropout(0.5, true, &gen));
+      q, k, v, Tensor(), Tensor(), nn::SdpaOptions().need_weights(true).dropout(0.5).training(true).generator(&gen));
   const auto w0 = clean.weights.to_vector<double>(), w1 = dropped.weights.to_vector<double>();
   int zeros = 0;
   for (std::size_t i = 0; i < w0.size(); ++i) {
@@ -188,7 +188,7 @@ TEST_CASE("sdpa: dropout on the weights (inverted scaling, weights returned post
   CHECK(zeros < static_cast<int>(w0.size()));
   CHECK(heed::allclose(dropped.output, heed::matmul(dropped.weights, v), 1e-12, 1e-12));
   // evaluation (training false) ignores dropout; Auto then uses Flash
-  const Tensor eval_out = nn::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(), nn::SdpaOptions().dropout(0.5, false)).output;
+  const Tensor eval_out = nn::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(), nn::SdpaOptions().dropout(0.5).training(false)).output;
   CHECK(heed::allclose(eval_out, clean.output, 1e-12, 1e-12));
   CHECK(error_of([&] {
           nn::scaled_dot_product_attention(q, k, v, Tensor(), Tensor(),

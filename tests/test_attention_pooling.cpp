@@ -254,10 +254,10 @@ TEST_CASE("[learning] attention pooling: Task A, long-range sentiment: accuracy 
   heed::init::normal_(model.pool->weight, 0.0, 1.0);
   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(3e-3));
   heed::FitOptions options;
-  options.epochs = 5;
-  options.batch_size = 50;
-  options.seed = 4;
-  options.verbose = false;
+  options.epochs(5);
+  options.batch_size(50);
+  options.seed(4);
+  options.verbose(false);
   auto step = [&model](const std::vector<Tensor>& batch, bool) {
     Tensor logits = model(batch[0]);
     return heed::StepOutput{heed::binary_cross_entropy_with_logits(logits, batch[1]),

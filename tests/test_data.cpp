@@ -38,7 +38,7 @@ TEST_CASE("data: dataset checks rows; loader covers every row once per epoch, re
   Tensor y = heed::arange(10, heed::DType::Int64);
   CHECK_THROWS_WITH_AS(data::TensorDataset({x, heed::zeros({9})}), doctest::Contains("9 rows"), heed::Error);
   data::TensorDataset ds({x, y});
-  data::DataLoader loader(ds, {3, true, 7, false});
+  data::DataLoader loader(ds, data::LoaderOptions().batch_size(3).seed(7));
   CHECK(loader.size() == 4);
   std::multiset<int64_t> seen;
   for (std::size_t b = 0; b < loader.size(); ++b) {
@@ -50,9 +50,9 @@ TEST_CASE("data: dataset checks rows; loader covers every row once per epoch, re
   }
   CHECK(seen.size() == 10);
   CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 10);
-  data::DataLoader again(ds, {3, true, 7, false});
+  data::DataLoader again(ds, data::LoaderOptions().batch_size(3).seed(7));
   CHECK(again.batch(0)[1].to_vector<int64_t>() == loader.batch(0)[1].to_vector<int64_t>());
-  data::DataLoader dropping(ds, {3, false, 0, true});
+  data::DataLoader dropping(ds, data::LoaderOptions().batch_size(3).shuffle(false).drop_last(true));
   CHECK(dropping.size() == 3);
   CHECK(dropping.batch(0)[1].to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2});
   CHECK_THROWS_AS(dropping.batch(3), heed::Error);
@@ -79,7 +79,7 @@ TEST_CASE("data: shuffle is a permutation fixed by the generator's state, the on
   for (std::size_t i = 0; i < 50; ++i) CHECK(items[i] == 100 + first[i]);
   // DataLoader with seed 7 and one batch of everything yields the rows in that order.
   data::TensorDataset ds({heed::arange(50, heed::DType::Int64)});
-  data::DataLoader loader(ds, {50, true, 7, false});
+  data::DataLoader loader(ds, data::LoaderOptions().batch_size(50).seed(7));
   CHECK(loader.batch(0)[0].to_vector<int64_t>() == first);
   std::vector<int64_t> none;
   data::shuffle(none, a);  // empty and single-element inputs are left alone

@@ -83,7 +83,7 @@ TEST_CASE("beam_search: escapes the greedy trap; GNMT length penalty; hypotheses
   auto dec = m.decoder();
   nn::BeamSearchResult r =
       nn::beam_search(*dec, heed::index_tensor({3}, {1, 1}),
-                      nn::BeamSearchOptions().with_beam_width(2).with_length_penalty(0.0).with_eos(0).with_max_new_tokens(6));
+                      nn::BeamSearchOptions().beam_width(2).length_penalty(0.0).eos(0).max_new_tokens(6));
   REQUIRE(r.hypotheses.size() == 1);
   REQUIRE(r.hypotheses[0].size() == 2);
   const nn::BeamHypothesis& best = r.hypotheses[0][0];
@@ -98,14 +98,14 @@ TEST_CASE("beam_search: escapes the greedy trap; GNMT length penalty; hypotheses
   MarkovModel g = trap();
   auto dec1 = g.decoder();
   nn::BeamSearchResult r1 = nn::beam_search(*dec1, heed::index_tensor({3}, {1, 1}),
-                                            nn::BeamSearchOptions().with_beam_width(1).with_eos(0).with_max_new_tokens(6));
+                                            nn::BeamSearchOptions().beam_width(1).eos(0).max_new_tokens(6));
   CHECK(r1.hypotheses[0][0].tokens == std::vector<int64_t>{1, 0});
 
   // A batch of two prompts keeps their beams apart.
   MarkovModel b = trap();
   auto decb = b.decoder();
   nn::BeamSearchResult rb = nn::beam_search(*decb, heed::index_tensor({3, 1}, {2, 1}),
-                                            nn::BeamSearchOptions().with_beam_width(3).with_length_penalty(0.0).with_eos(0));
+                                            nn::BeamSearchOptions().beam_width(3).length_penalty(0.0).eos(0));
   CHECK(rb.hypotheses[0][0].tokens == std::vector<int64_t>{2, 0});
   CHECK(rb.hypotheses[1][0].tokens == std::vector<int64_t>{0});  // after A: eos 0.25 beats any longer path
 }
@@ -118,16 +118,16 @@ TEST_CASE("sampling_distribution: temperature, top-k, top-p (nucleus)") {
     for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-9));
   };
   approx(dist({}), {0.5, 0.3, 0.15, 0.05});
-  approx(dist(nn::SamplingOptions().with_top_k(2)), {0.625, 0.375, 0, 0});
-  approx(dist(nn::SamplingOptions().with_top_p(0.7)), {0.625, 0.375, 0, 0});  // 0.5 < 0.7 <= 0.8
-  approx(dist(nn::SamplingOptions().with_top_p(0.5)), {1, 0, 0, 0});
-  approx(dist(nn::SamplingOptions().with_top_p(0.9).with_top_k(3)), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0});
-  approx(dist(nn::SamplingOptions().with_temperature(0.0)), {1, 0, 0, 0});
+  approx(dist(nn::SamplingOptions().top_k(2)), {0.625, 0.375, 0, 0});
+  approx(dist(nn::SamplingOptions().top_p(0.7)), {0.625, 0.375, 0, 0});  // 0.5 < 0.7 <= 0.8
+  approx(dist(nn::SamplingOptions().top_p(0.5)), {1, 0, 0, 0});
+  approx(dist(nn::SamplingOptions().top_p(0.9).top_k(3)), {0.5 / 0.95, 0.3 / 0.95, 0.15 / 0.95, 0});
+  approx(dist(nn::SamplingOptions().temperature(0.0)), {1, 0, 0, 0});
   const double s = std::sqrt(0.5) + std::sqrt(0.3) + std::sqrt(0.15) + std::sqrt(0.05);
-  approx(dist(nn::SamplingOptions().with_temperature(2.0)),
+  approx(dist(nn::SamplingOptions().temperature(2.0)),
          {std::sqrt(0.5) / s, std::sqrt(0.3) / s, std::sqrt(0.15) / s, std::sqrt(0.05) / s});
-  CHECK(error_of([&] { dist(nn::SamplingOptions().with_top_p(0.0)); }).find("top_p") != std::string::npos);
-  CHECK(error_of([&] { dist(nn::SamplingOptions().with_temperature(-1)); }).find("temperature") != std::string::npos);
+  CHECK(error_of([&] { dist(nn::SamplingOptions().top_p(0.0)); }).find("top_p") != std::string::npos);
+  CHECK(error_of([&] { dist(nn::SamplingOptions().temperature(-1)); }).find("temperature") != std::string::npos);
 }
 
 TEST_CASE("sample: frequencies follow the distribution, top-k never leaves the top k, reproducible with a generator") {
@@ -136,7 +136,7 @@ TEST_CASE("sample: frequencies follow the distribution, top-k never leaves the t
   const int64_t n = 4000;
   heed::Generator gen(99);
   auto dec = m.decoder();
-  Tensor out = nn::sample(*dec, heed::zeros({n, 1}, DType::Int64), 1, nn::SamplingOptions().with_generator(&gen));
+  Tensor out = nn::sample(*dec, heed::zeros({n, 1}, DType::Int64), 1, nn::SamplingOptions().generator(&gen));
   std::vector<double> freq(4, 0.0);
   const std::vector<int64_t> tok = out.to_vector<int64_t>();
   for (int64_t r = 0; r < n; ++r) freq[tok[r * 2 + 1]] += 1.0 / static_cast<double>(n);
@@ -147,16 +147,16 @@ TEST_CASE("sample: frequencies follow the distribution, top-k never leaves the t
   heed::Generator gk(5);
   auto deck = m.decoder();
   Tensor topk = nn::sample(*deck, heed::zeros({500, 1}, DType::Int64), 3,
-                           nn::SamplingOptions().with_top_k(2).with_generator(&gk));
+                           nn::SamplingOptions().top_k(2).generator(&gk));
   const std::vector<int64_t> tk = topk.to_vector<int64_t>();
   for (size_t i = 0; i < tk.size(); ++i)
     if (i % 4 != 0) CHECK(tk[i] <= 1);
 
   heed::Generator a(7), b(7);
   auto d1 = m.decoder();
-  Tensor s1 = nn::sample(*d1, heed::zeros({3, 1}, DType::Int64), 8, nn::SamplingOptions().with_generator(&a));
+  Tensor s1 = nn::sample(*d1, heed::zeros({3, 1}, DType::Int64), 8, nn::SamplingOptions().generator(&a));
   auto d2 = m.decoder();
-  Tensor s2 = nn::sample(*d2, heed::zeros({3, 1}, DType::Int64), 8, nn::SamplingOptions().with_generator(&b));
+  Tensor s2 = nn::sample(*d2, heed::zeros({3, 1}, DType::Int64), 8, nn::SamplingOptions().generator(&b));
   CHECK(s1.to_vector<int64_t>() == s2.to_vector<int64_t>());
 }
 
@@ -168,7 +168,7 @@ TEST_CASE("decoding: bad prompts and bad step results give heed errors") {
   nn::FunctionDecoder bad([](const Tensor&) { return heed::zeros({5, 4}); }, [](const Tensor&) {});
   CHECK(error_of([&] { nn::greedy_decode(bad, heed::zeros({2, 1}, DType::Int64), 3); }).find("shape (2, V)") !=
         std::string::npos);
-  CHECK(error_of([&] { nn::beam_search(*dec, heed::zeros({1, 1}, DType::Int64), nn::BeamSearchOptions().with_beam_width(0)); })
+  CHECK(error_of([&] { nn::beam_search(*dec, heed::zeros({1, 1}, DType::Int64), nn::BeamSearchOptions().beam_width(0)); })
             .find("beam_width") != std::string::npos);
 }
 
@@ -186,7 +186,7 @@ TEST_CASE("TransformerLM: cached decoding gives the same tokens as re-running th
     CHECK(g1.shape() == Shape{3, 24});
     CHECK(g1.to_vector<int64_t>() == g2.to_vector<int64_t>());
 
-    auto opts = nn::BeamSearchOptions().with_beam_width(3).with_max_new_tokens(12).with_eos(0);
+    auto opts = nn::BeamSearchOptions().beam_width(3).max_new_tokens(12).eos(0);
     auto c2 = lm.incremental_decoder();
     auto f2 = lm.uncached_decoder();
     nn::BeamSearchResult b1 = nn::beam_search(*c2, prompt, opts), b2 = nn::beam_search(*f2, prompt, opts);
@@ -201,14 +201,14 @@ TEST_CASE("TransformerLM: cached decoding gives the same tokens as re-running th
     heed::Generator ga(3), gb(3);
     auto c3 = lm.incremental_decoder();
     auto f3 = lm.uncached_decoder();
-    Tensor s1 = nn::sample(*c3, prompt, 16, nn::SamplingOptions().with_temperature(0.8).with_top_p(0.9).with_generator(&ga));
-    Tensor s2 = nn::sample(*f3, prompt, 16, nn::SamplingOptions().with_temperature(0.8).with_top_p(0.9).with_generator(&gb));
+    Tensor s1 = nn::sample(*c3, prompt, 16, nn::SamplingOptions().temperature(0.8).top_p(0.9).generator(&ga));
+    Tensor s2 = nn::sample(*f3, prompt, 16, nn::SamplingOptions().temperature(0.8).top_p(0.9).generator(&gb));
     CHECK(s1.to_vector<int64_t>() == s2.to_vector<int64_t>());
 
     // generate(): the cache, eval mode inside, the caller's mode restored, the prompt kept.
     lm.train();
     heed::Generator gc(4);
-    Tensor gen = lm.generate(prompt, 5, nn::SamplingOptions().with_top_k(4).with_generator(&gc));
+    Tensor gen = lm.generate(prompt, 5, nn::SamplingOptions().top_k(4).generator(&gc));
     CHECK(lm.is_training());
     CHECK(gen.shape() == Shape{3, 9});
     CHECK(heed::max_abs_diff(heed::narrow(gen, 1, 0, 4).to(DType::Float64), prompt.to(DType::Float64)) == 0.0);
@@ -231,7 +231,7 @@ TEST_CASE("Seq2SeqTransformer: cached decoding gives the same tokens as re-runni
   auto c = model.incremental_decoder(src);
   auto f = model.uncached_decoder(src);
   CHECK(nn::greedy_decode(*c, bos, 15).to_vector<int64_t>() == nn::greedy_decode(*f, bos, 15).to_vector<int64_t>());
-  auto opts = nn::BeamSearchOptions().with_beam_width(4).with_max_new_tokens(10).with_eos(2);
+  auto opts = nn::BeamSearchOptions().beam_width(4).max_new_tokens(10).eos(2);
   auto c2 = model.incremental_decoder(src);
   auto f2 = model.uncached_decoder(src);
   nn::BeamSearchResult b1 = nn::beam_search(*c2, bos, opts), b2 = nn::beam_search(*f2, bos, opts);

@@ -70,7 +70,7 @@ void check_softmax_family(DType dtype) {
 
     const Tensor targets = heed::full({9}, 2, DType::Int64);
     heed::CrossEntropyOptions none;
-    none.reduction = heed::Reduction::None;
+    none.reduction(heed::Reduction::None);
     const Tensor losses = heed::cross_entropy(x, targets, none);
     check_rows_identical<T>(losses.reshape({9, 1}), "cross_entropy" + size);
     heed::sum(losses).backward();
@@ -164,7 +164,7 @@ std::vector<unsigned char> train_tiny_seq2seq(uint64_t seed) {
     optimizer.zero_grad();
     const Tensor logits = model->forward_teacher(src, lengths, tgt_in);
     heed::CrossEntropyOptions options;
-    options.ignore_index = 0;
+    options.ignore_index(0);
     const Tensor loss = heed::cross_entropy(logits, tgt_out, options);
     loss.backward();
     heed::optim::clip_grad_norm_(model->parameters(), 1.0);

@@ -57,11 +57,11 @@ heed::StepOutput bce_step(Net& model, const std::vector<Tensor>& batch) {
 
 heed::FitOptions quiet(int epochs) {
   heed::FitOptions o;
-  o.epochs = epochs;
-  o.batch_size = 16;
-  o.seed = 3;
-  o.verbose = false;
-  o.validation_split = 0.25;
+  o.epochs(epochs);
+  o.batch_size(16);
+  o.seed(3);
+  o.verbose(false);
+  o.validation_split(0.25);
   return o;
 }
 
@@ -140,7 +140,7 @@ TEST_CASE("fit: a NaN validation loss is kept in the resume checkpoint, which lo
   Net model;
   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions o = quiet(2);
-  o.resume_checkpoint = resume;
+  o.resume_checkpoint(resume);
   heed::History h = heed::fit(model, opt, data, make_step(model), o);
   REQUIRE(h.epochs.size() == 2);
   CHECK(std::isnan(h.epochs[0].val_loss));
@@ -151,7 +151,7 @@ TEST_CASE("fit: a NaN validation loss is kept in the resume checkpoint, which lo
   // The next run resumes (it used to fail: NaN was written as JSON null) and trains epoch 3.
   Net resumed_model;
   heed::optim::Adam resumed_opt(resumed_model.parameters(), heed::optim::AdamOptions(0.01));
-  o.epochs = 3;
+  o.epochs(3);
   heed::History r;
   const std::string err = error_of([&] { r = heed::fit(resumed_model, resumed_opt, data, make_step(resumed_model), o); });
   REQUIRE_MESSAGE(err == "(no error)", err);
@@ -173,8 +173,8 @@ TEST_CASE("fit: a resume checkpoint that exists but cannot be loaded stops fit n
     Net model;
     heed::optim::SGD opt(model.parameters(), heed::optim::SGDOptions(0.1));
     heed::FitOptions o = quiet(1);
-    o.resume_checkpoint = resume;
-    o.start_fresh = start_fresh;
+    o.resume_checkpoint(resume);
+    o.start_fresh(start_fresh);
     return heed::fit(model, opt, data, [&model](const std::vector<Tensor>& b, bool) { return bce_step(model, b); },
                      o);
   };
@@ -251,7 +251,7 @@ TEST_CASE("fit: a NaN gradient with a finite loss stops before the optimizer ste
     return heed::StepOutput{heed::binary_cross_entropy_with_logits(logits, batch[1]), -1, 0};
   };
   heed::FitOptions o = quiet(2);
-  o.validation_split = 0;
+  o.validation_split(0);
   // The weights after two steps, from a twin run (same seeds, same batches) whose third step stops the
   // run before its backward: what the weights must still be when fit refuses step 3.
   std::vector<float> before_step3;
@@ -296,9 +296,9 @@ TEST_CASE("fit: skip_nonfinite_steps skips the steps with non-finite gradients a
     return heed::StepOutput{heed::binary_cross_entropy_with_logits(logits, batch[1]), -1, 0};
   };
   heed::FitOptions o = quiet(3);
-  o.validation_split = 0;
-  o.skip_nonfinite_steps = true;
-  o.shuffle = false;
+  o.validation_split(0);
+  o.skip_nonfinite_steps(true);
+  o.shuffle(false);
   const heed::History h = heed::fit(model, opt, data, step, o);
   REQUIRE(h.epochs.size() == 3);
   CHECK(h.skipped_steps == 7);  // of 30 steps: 4, 8, ..., 28
@@ -321,7 +321,7 @@ TEST_CASE("fit: skip_nonfinite_steps skips the steps with non-finite gradients a
     return heed::StepOutput{zero ? heed::mul(loss, 0.0) : loss, -1, 0};
   };
   heed::FitOptions to = o;
-  to.skip_nonfinite_steps = false;
+  to.skip_nonfinite_steps(false);
   heed::fit(twin, twin_opt, data, twin_step, to);
   CHECK(all_weights(twin) == all_weights(model));
 }
@@ -469,8 +469,8 @@ TrainResult train_with_resume(const std::string& resume, int epochs) {
   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(0.005));
   heed::optim::StepLR sched(opt, 20, 0.9);
   heed::FitOptions o = quiet(epochs);
-  o.resume_checkpoint = resume;
-  o.batch_size = 32;
+  o.resume_checkpoint(resume);
+  o.batch_size(32);
   const heed::History h = heed::fit(
       model, opt, data, [&model](const std::vector<Tensor>& b, bool) { return bce_step(model, b); }, o, nullptr,
       &sched);

@@ -72,7 +72,7 @@ void compare_kernels(const Case& c, DType dtype, double tol) {
     Tensor q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_(), v = v0.clone().requires_grad_();
     Tensor bias = c.bias ? bias0.clone().requires_grad_() : Tensor();
     nn::SdpaOptions opt;
-    opt.causal(c.causal, c.bottom_right).kernel(kernel);
+    opt.causal(c.causal).bottom_right(c.bottom_right).kernel(kernel);
     Tensor out = nn::scaled_dot_product_attention(q, k, v, keep, bias, opt).output;
     heed::sum(out * probe).backward();
     return Result{out.detach(), q.grad(), k.grad(), v.grad(), c.bias ? bias.grad() : Tensor()};

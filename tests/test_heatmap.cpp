@@ -92,8 +92,8 @@ TEST_CASE("heatmap: bad shapes, labels and options throw naming the problem") {
   CHECK_THROWS_WITH_AS(save_heatmap_png(path, heed::zeros({2, 3}), {}, {"a", "b"}),
                        doctest::Contains("2 column labels"), heed::Error);
   heed::io::HeatmapOptions inverted;
-  inverted.vmin = 1.0;
-  inverted.vmax = 0.0;
+  inverted.vmin(1.0);
+  inverted.vmax(0.0);
   CHECK_THROWS_WITH_AS(save_heatmap_png(path, heed::zeros({2, 3}), {}, {}, "", inverted), doctest::Contains("vmax"),
                        heed::Error);
   CHECK_THROWS_WITH_AS(save_heatmap_png(path, std::vector<heed::io::HeatmapPanel>{}), doctest::Contains("no panels"),

@@ -47,14 +47,32 @@ std::vector<double> flat_values(const std::vector<Tensor>& params) {
   return out;
 }
 
-std::vector<optim::ParamGroup> fixture_groups(const optim_fixture::Case& c, const std::vector<Tensor>& params,
-                                              bool with_options = true) {
-  auto options = [&](std::size_t g) { return with_options ? c.groups.at(g) : optim::Hyperparams{}; };
-  if (!c.two_groups) return {optim::ParamGroup{params, options(0)}};
-  return {optim::ParamGroup{{params[0]}, options(0)}, optim::ParamGroup{{params[1], params[2]}, options(1)}};
+// The options struct of the fixture's optimizer with heed's defaults (SGD's lr 0.5), with the fixture's
+// hyper-parameters (named as in the state dict) set on top.
+std::unique_ptr<optim::OptimizerOptions> fixture_options(const std::string& name, const optim::Hyperparams& values) {
+  std::unique_ptr<optim::OptimizerOptions> o;
+  if (name == "SGD") o = std::make_unique<optim::SGDOptions>(0.5);
+  if (name == "Adam") o = std::make_unique<optim::AdamOptions>();
+  if (name == "AdamW") o = std::make_unique<optim::AdamWOptions>();
+  if (name == "RMSprop") o = std::make_unique<optim::RMSpropOptions>();
+  if (name == "Adagrad") o = std::make_unique<optim::AdagradOptions>();
+  if (!o) throw std::runtime_error("unknown optimizer " + name);
+  o->set_hyperparams(values);
+  return o;
 }
 
-// The fixture's optimizer over `groups`; unnamed hyper-parameters take heed's defaults.
+// The fixture's groups; without options they take the optimizer's defaults.
+std::vector<optim::ParamGroup> fixture_groups(const optim_fixture::Case& c, const std::vector<Tensor>& params,
+                                              bool with_options = true) {
+  auto group = [&](std::vector<Tensor> members, std::size_t g) {
+    return with_options ? optim::ParamGroup(std::move(members), *fixture_options(c.optimizer, c.groups.at(g)))
+                        : optim::ParamGroup(std::move(members));
+  };
+  if (!c.two_groups) return {group(params, 0)};
+  return {group({params[0]}, 0), group({params[1], params[2]}, 1)};
+}
+
+// The fixture's optimizer over `groups`; groups without options take heed's defaults.
 std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name, std::vector<optim::ParamGroup> groups) {
   if (name == "SGD") return std::make_unique<optim::SGD>(std::move(groups), optim::SGDOptions(0.5));
   if (name == "Adam") return std::make_unique<optim::Adam>(std::move(groups));
@@ -62,6 +80,11 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const std::string& name, std::v
   if (name == "RMSprop") return std::make_unique<optim::RMSprop>(std::move(groups));
   if (name == "Adagrad") return std::make_unique<optim::Adagrad>(std::move(groups));
   throw std::runtime_error("unknown optimizer " + name);
+}
+
+// A group's hyper-parameters in their state-dict form.
+optim::Hyperparams named(const optim::Optimizer& opt, std::size_t g) {
+  return opt.param_groups().at(g).options().hyperparams();
 }
 
 void run_steps(optim::Optimizer& opt, std::vector<Tensor>& params, int steps) {
@@ -113,21 +136,28 @@ TEST_CASE("optim: the Float32 path follows the same trajectory to float precisio
 
 TEST_CASE("optim: defaults and hyper-parameter names equal PyTorch's") {
   std::vector<Tensor> params = make_params(DType::Float64);
-  CHECK(optim::SGD(params, optim::SGDOptions(0.1)).param_groups()[0].options == fixture_case("sgd_plain").groups[0]);
-  CHECK(optim::Adam(params, optim::AdamOptions(0.1)).param_groups()[0].options ==
-        fixture_case("adam_default").groups[0]);
-  CHECK(optim::AdamW(params, optim::AdamWOptions(0.1)).param_groups()[0].options ==
-        fixture_case("adamw_default").groups[0]);
-  CHECK(optim::AdamW(params).param_groups()[0].get("weight_decay") == 0.01);
-  CHECK(optim::RMSprop(params).param_groups()[0].options == fixture_case("rmsprop_default").groups[0]);
-  CHECK(optim::Adagrad(params, optim::AdagradOptions(0.1)).param_groups()[0].options ==
-        fixture_case("adagrad_default").groups[0]);
-  // The chainable setters write the names PyTorch uses.
-  optim::Adam adam(params, optim::AdamOptions().lr(0.1).betas(0.9, 0.5).amsgrad(true));
-  CHECK(adam.param_groups()[0].options == fixture_case("adam_amsgrad").groups[0]);
+  CHECK(named(optim::SGD(params, optim::SGDOptions(0.1)), 0) == fixture_case("sgd_plain").groups[0]);
+  CHECK(named(optim::Adam(params, optim::AdamOptions(0.1)), 0) == fixture_case("adam_default").groups[0]);
+  CHECK(named(optim::AdamW(params, optim::AdamWOptions(0.1)), 0) == fixture_case("adamw_default").groups[0]);
+  CHECK(optim::AdamWOptions().weight_decay() == 0.01);
+  CHECK(optim::AdamOptions().weight_decay() == 0.0);
+  CHECK(named(optim::RMSprop(params), 0) == fixture_case("rmsprop_default").groups[0]);
+  CHECK(named(optim::Adagrad(params, optim::AdagradOptions(0.1)), 0) == fixture_case("adagrad_default").groups[0]);
+  // The typed setters map to the names PyTorch uses in the state dict.
+  optim::Adam adam(params, optim::AdamOptions().lr(0.1).betas({0.9, 0.5}).amsgrad(true));
+  CHECK(named(adam, 0) == fixture_case("adam_amsgrad").groups[0]);
   optim::RMSprop rms(params,
                      optim::RMSpropOptions(0.02).alpha(0.9).eps(1e-6).centered(true).momentum(0.5).weight_decay(0.1));
-  CHECK(rms.param_groups()[0].options == fixture_case("rmsprop_all").groups[0]);
+  CHECK(named(rms, 0) == fixture_case("rmsprop_all").groups[0]);
+  // ... and back: set_hyperparams of each fixture case gives the same typed options.
+  for (const auto& c : optim_fixture::kCases)
+    for (const auto& values : c.groups) {
+      CAPTURE(std::string(c.name));
+      CHECK(fixture_options(c.optimizer, values)->hyperparams() == values);
+    }
+  const auto& typed = static_cast<const optim::AdamOptions&>(adam.param_groups()[0].options());
+  CHECK(std::get<1>(typed.betas()) == 0.5);
+  CHECK(typed.amsgrad());
 }
 
 TEST_CASE("optim: parameters without a gradient are skipped and keep no state") {
@@ -151,9 +181,9 @@ TEST_CASE("optim: parameters without a gradient are skipped and keep no state") 
 TEST_CASE("optim: per-group learning rates, lr() and set_lr()") {
   Tensor a = heed::tensor({1.0, 2.0}, {2}, DType::Float64).requires_grad_();
   Tensor b = heed::tensor({3.0}, {1}, DType::Float64).requires_grad_();
-  optim::SGD opt({optim::ParamGroup{{a}, {}}, optim::ParamGroup{{b}, {{"lr", 0.01}}}}, optim::SGDOptions(0.1));
+  optim::SGD opt({optim::ParamGroup({a}), optim::ParamGroup({b}, optim::SGDOptions(0.01))}, optim::SGDOptions(0.1));
   CHECK(opt.lr() == 0.1);
-  CHECK(opt.param_groups()[1].get("lr") == 0.01);
+  CHECK(opt.param_groups()[1].options().get_lr() == 0.01);
   CHECK(opt.num_params() == 2);
 
   auto unit_grads = [&] {
@@ -166,24 +196,30 @@ TEST_CASE("optim: per-group learning rates, lr() and set_lr()") {
   CHECK(b.item() == doctest::Approx(2.99).epsilon(1e-14));
 
   opt.set_lr(0.5);
-  CHECK(opt.param_groups()[0].get("lr") == 0.5);
-  CHECK(opt.param_groups()[1].get("lr") == 0.5);
+  CHECK(opt.param_groups()[0].options().get_lr() == 0.5);
+  CHECK(static_cast<const optim::SGDOptions&>(opt.param_groups()[1].options()).lr() == 0.5);
   unit_grads();
   opt.step();
   CHECK(a.to_vector<double>()[0] == doctest::Approx(0.4).epsilon(1e-14));
   CHECK(b.item() == doctest::Approx(2.49).epsilon(1e-14));
 
-  opt.param_groups()[1].options["lr"] = 1.0;  // takes effect at the next step
+  opt.param_groups()[1].options().set_lr(1.0);  // takes effect at the next step
   unit_grads();
   opt.step();
   CHECK(a.to_vector<double>()[0] == doctest::Approx(-0.1).epsilon(1e-14));
   CHECK(b.item() == doctest::Approx(1.49).epsilon(1e-14));
 
   Tensor c = heed::zeros({4}, DType::Float64).requires_grad_();
-  opt.add_param_group(optim::ParamGroup{{c}, {{"momentum", 0.9}}});
-  CHECK(opt.param_groups()[2].get("lr") == 0.1);  // the default
-  CHECK(opt.param_groups()[2].get("momentum") == 0.9);
-  CHECK(opt.num_params() == 3);
+  opt.add_param_group(optim::ParamGroup({c}, optim::SGDOptions(0.1).momentum(0.9)));
+  const auto& added = static_cast<const optim::SGDOptions&>(opt.param_groups()[2].options());
+  CHECK(added.lr() == 0.1);
+  CHECK(added.momentum() == 0.9);
+  Tensor d = heed::zeros({1}, DType::Float64).requires_grad_();
+  opt.add_param_group(optim::ParamGroup({d}));  // no options: a copy of the optimizer's defaults
+  CHECK(named(opt, 3) == named(optim::SGD({heed::zeros({1}, DType::Float64).requires_grad_()}, optim::SGDOptions(0.1)), 0));
+  opt.param_groups()[3].options().set_lr(0.2);  // a copy: the defaults do not change
+  CHECK(opt.defaults().get_lr() == 0.1);
+  CHECK(opt.num_params() == 4);
 }
 
 TEST_CASE("optim: state saved after 3 steps and loaded into a new optimizer continues identically") {
@@ -203,7 +239,7 @@ TEST_CASE("optim: state saved after 3 steps and loaded into a new optimizer cont
     // A fresh optimizer with default hyper-parameters, restored: the loaded groups replace the defaults.
     auto second = make_optimizer(c.optimizer, fixture_groups(c, restored, /*with_options=*/false));
     second->load_state_dict(saved);
-    for (std::size_t g = 0; g < c.groups.size(); ++g) CHECK(second->param_groups()[g].options == c.groups[g]);
+    for (std::size_t g = 0; g < c.groups.size(); ++g) CHECK(named(*second, g) == c.groups[g]);
     run_steps(*second, restored, 2);
     CHECK(flat_values(restored) == flat_values(params));
   }
@@ -212,7 +248,7 @@ TEST_CASE("optim: state saved after 3 steps and loaded into a new optimizer cont
 TEST_CASE("optim: state_dict holds copies and survives a safetensors round trip") {
   const auto& c = fixture_case("adam_amsgrad");
   std::vector<Tensor> params = make_params(DType::Float64);
-  optim::Adam opt(params, optim::AdamOptions().lr(0.1).betas(0.9, 0.5).amsgrad(true));
+  optim::Adam opt(params, optim::AdamOptions().lr(0.1).betas({0.9, 0.5}).amsgrad(true));
   run_steps(opt, params, 3);
   heed::nn::NamedTensors saved = opt.state_dict();
   std::vector<std::string> keys;
@@ -290,7 +326,7 @@ TEST_CASE("optim: load_state_dict rejects bad state naming the key, and changes 
 
   // Saved for a different grouping of the same parameters.
   std::vector<Tensor> regrouped = make_params(DType::Float64);
-  optim::Adam two_groups({optim::ParamGroup{{regrouped[0]}, {}}, optim::ParamGroup{{regrouped[1], regrouped[2]}, {}}});
+  optim::Adam two_groups({optim::ParamGroup({regrouped[0]}), optim::ParamGroup({regrouped[1], regrouped[2]})});
   CHECK_THROWS_WITH_AS(two_groups.load_state_dict(good), doctest::Contains("param_groups.0.params"), heed::Error);
 
   // Nothing changed by the failed loads: no state, default lr.
@@ -306,24 +342,26 @@ TEST_CASE("optim: invalid hyper-parameters and parameter lists throw naming the 
                        doctest::Contains("nesterov momentum requires momentum > 0"), heed::Error);
   CHECK_THROWS_WITH_AS(optim::SGD(params, optim::SGDOptions(-1.0)), doctest::Contains("SGD: invalid lr -1"),
                        heed::Error);
-  CHECK_THROWS_WITH_AS(optim::Adam(params, optim::AdamOptions().betas(0.9, 1.0)),
+  CHECK_THROWS_WITH_AS(optim::Adam(params, optim::AdamOptions().betas({0.9, 1.0})),
                        doctest::Contains("Adam: invalid beta2 1"), heed::Error);
   CHECK_THROWS_WITH_AS(optim::RMSprop(params, optim::RMSpropOptions().alpha(-0.1)),
                        doctest::Contains("RMSprop: invalid alpha"), heed::Error);
   CHECK_THROWS_WITH_AS(optim::Adagrad(params, optim::AdagradOptions().lr_decay(-1)),
                        doctest::Contains("Adagrad: invalid lr_decay"), heed::Error);
-  CHECK_THROWS_WITH_AS(optim::Adam({optim::ParamGroup{params, {{"momentum", 0.9}}}}),
-                       doctest::Contains("unknown hyper-parameter 'momentum'"), heed::Error);
+  CHECK_THROWS_WITH_AS(optim::Adam({optim::ParamGroup(params, optim::SGDOptions(0.1))}),
+                       doctest::Contains("Adam: parameter group 0 has the options of another optimizer (expected "
+                                         "AdamOptions)"), heed::Error);
+  CHECK_THROWS_WITH_AS(optim::AdamOptions().set_hyperparams({{"momentum", 0.9}}),
+                       doctest::Contains("AdamOptions: no hyper-parameter 'momentum'"), heed::Error);
   CHECK_THROWS_WITH_AS(optim::Adam(std::vector<Tensor>{}), doctest::Contains("empty parameter list"), heed::Error);
-  CHECK_THROWS_WITH_AS(optim::Adam({optim::ParamGroup{{params[0]}, {}}, optim::ParamGroup{{params[0]}, {}}}),
+  CHECK_THROWS_WITH_AS(optim::Adam({optim::ParamGroup({params[0]}), optim::ParamGroup({params[0]})}),
                        doctest::Contains("appears more than once"), heed::Error);
   Tensor computed = heed::mul(params[1], 2.0);
   CHECK_THROWS_WITH_AS(optim::Adam(std::vector<Tensor>{computed}), doctest::Contains("is not a leaf"), heed::Error);
   heed::clear_tape();
   CHECK_THROWS_WITH_AS(optim::Adam(std::vector<Tensor>{heed::index_tensor({1, 2})}),
                        doctest::Contains("only Float32 and Float64"), heed::Error);
-  CHECK_THROWS_WITH_AS(optim::Adam(params).param_groups()[0].get("momentum"),
-                       doctest::Contains("no hyper-parameter 'momentum'"), heed::Error);
+  CHECK_THROWS_WITH_AS(optim::ParamGroup(params).options(), doctest::Contains("has no options yet"), heed::Error);
 }
 
 TEST_CASE("optim: clip_grad_norm_ scales by max_norm / (norm + 1e-6) and returns the norm") {
@@ -409,7 +447,7 @@ TEST_CASE("optim: CosineWithWarmup, NoamLR and LambdaLR follow their formulas on
   Tensor a = heed::zeros({1}, DType::Float64).requires_grad_();
   Tensor b = heed::zeros({1}, DType::Float64).requires_grad_();
   {
-    optim::Adam opt({optim::ParamGroup{{a}, {{"lr", 1.0}}}, optim::ParamGroup{{b}, {{"lr", 0.5}}}});
+    optim::Adam opt({optim::ParamGroup({a}, optim::AdamOptions(1.0)), optim::ParamGroup({b}, optim::AdamOptions(0.5))});
     optim::CosineWithWarmup schedule(opt, 4, 12, 0.1);
     CHECK(schedule.base_lrs() == std::vector<double>{1.0, 0.5});
     const double pi = std::acos(-1.0);
@@ -420,7 +458,7 @@ TEST_CASE("optim: CosineWithWarmup, NoamLR and LambdaLR follow their formulas on
         const double expected = t < 4 ? base * t / 4.0
                                 : t <= 12 ? 0.1 + (base - 0.1) * (1 + std::cos(pi * (t - 4) / 8.0)) / 2
                                           : 0.1;
-        CHECK(opt.param_groups()[g].get("lr") == doctest::Approx(expected).epsilon(1e-14));
+        CHECK(opt.param_groups()[g].options().get_lr() == doctest::Approx(expected).epsilon(1e-14));
       }
       schedule.step();
     }

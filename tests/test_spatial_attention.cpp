@@ -287,7 +287,7 @@ TEST_CASE("spatial attention: the REINFORCE gradient is unbiased (and biased wit
   auto log_likelihood = [&](const Tensor& z, int64_t count) {
     return heed::neg(heed::cross_entropy(heed::linear(z, classifier),
                                          heed::index_tensor(std::vector<int64_t>(count, label), {count}),
-                                         {-100, 0.0, heed::Reduction::None}));
+                                         heed::CrossEntropyOptions().reduction(heed::Reduction::None)));
   };
   // Exact: -∂ Σ_s α_s log p(y | a_s).
   {
@@ -411,7 +411,8 @@ TEST_CASE("[learning] spatial attention: Task C, one hard glimpse then classify:
     for (int64_t start = 0; start < 3000; start += batch) {
       const auto b = minibatch({train.slots, train.labels}, order, start, batch);
       auto glimpse = att.forward_hard(b[0], Tensor(), Tensor(), Tensor(), sample_gen, trainer.use_expectation(sample_gen));
-      Tensor log_likelihood = heed::neg(heed::cross_entropy(classifier(glimpse.context), b[1], {-100, 0.0, heed::Reduction::None}));
+      Tensor log_likelihood = heed::neg(heed::cross_entropy(
+          classifier(glimpse.context), b[1], heed::CrossEntropyOptions().reduction(heed::Reduction::None)));
       opt.zero_grad();
       trainer.surrogate(log_likelihood, glimpse.sample_log_prob, glimpse.entropy).backward();
       opt.step();

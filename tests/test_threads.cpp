@@ -46,10 +46,10 @@ Run train(uint64_t seed, std::atomic<int>* start = nullptr, int parties = 0) {
   DropoutNet model;
   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions o;
-  o.epochs = 3;
-  o.batch_size = 16;
-  o.verbose = false;
-  o.seed = seed;
+  o.epochs(3);
+  o.batch_size(16);
+  o.verbose(false);
+  o.seed(seed);
   const heed::History h = heed::fit(
       model, opt, heed::data::TensorDataset({x, y}),
       [&model](const std::vector<Tensor>& b, bool) { return heed::StepOutput{heed::mse_loss(model(b[0]), b[1])}; },

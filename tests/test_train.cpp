@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <memory>
+#include <tuple>
 #include <heed/heed.hpp>
+#include <heed/io/safetensors.hpp>
 #include <heed/nn/basic.hpp>
 
 using heed::Tensor;
@@ -42,11 +46,11 @@ heed::StepFn make_step(Classifier& model) {
 
 heed::FitOptions quiet_options(int epochs) {
   heed::FitOptions o;
-  o.epochs = epochs;
-  o.batch_size = 16;
-  o.seed = 3;
-  o.verbose = false;
-  o.validation_split = 0.25;
+  o.epochs(epochs);
+  o.batch_size(16);
+  o.seed(3);
+  o.verbose(false);
+  o.validation_split(0.25);
   return o;
 }
 
@@ -83,20 +87,92 @@ TEST_CASE("fit: a resumed run reproduces the uninterrupted run's losses exactly"
   Classifier part_model;
   heed::optim::Adam part_opt(part_model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions first = quiet_options(2);
-  first.resume_checkpoint = resume;
+  first.resume_checkpoint(resume);
   heed::fit(part_model, part_opt, data, make_step(part_model), first);
 
   heed::manual_seed(999);  // a fresh process would start from anything; the checkpoint restores it
   Classifier resumed_model;
   heed::optim::Adam resumed_opt(resumed_model.parameters(), heed::optim::AdamOptions(0.01));
   heed::FitOptions second = quiet_options(4);
-  second.resume_checkpoint = resume;
+  second.resume_checkpoint(resume);
   heed::History resumed = heed::fit(resumed_model, resumed_opt, data, make_step(resumed_model), second);
   CHECK(resumed.resumed);
   REQUIRE(resumed.batch_losses.size() == full.batch_losses.size());
   for (std::size_t i = 0; i < full.batch_losses.size(); ++i) CHECK(resumed.batch_losses[i] == full.batch_losses[i]);
   CHECK(heed::allclose(resumed_model.fc1->weight, full_model.fc1->weight, 0, 0));
   std::remove(resume.c_str());
+}
+
+// The AdamW (two groups, the second with its own lr, weight_decay and amsgrad) and StepLR of the
+// checkpoint tests/fixtures/fit_resume_before_typed_options.safetensors, which heed::fit wrote after 2 of
+// these epochs (manual_seed(21), make_data(200, 9), quiet_options) at commit f9bb968, when optimizer options
+// were string-keyed.
+struct TwoGroupSetup {
+  TwoGroupSetup() {
+    heed::manual_seed(21);
+    model = std::make_unique<Classifier>();
+    heed::optim::AdamWOptions fc2_options(0.005);
+    fc2_options.weight_decay(0.0).amsgrad(true).betas({0.9, 0.98});
+    opt = std::make_unique<heed::optim::AdamW>(
+        std::vector<heed::optim::ParamGroup>{heed::optim::ParamGroup(model->fc1->parameters()),
+                                             heed::optim::ParamGroup(model->fc2->parameters(), fc2_options)},
+        heed::optim::AdamWOptions(0.01).betas({0.9, 0.98}));
+    schedule = std::make_unique<heed::optim::StepLR>(*opt, 5, 0.5);
+  }
+  heed::History fit(const heed::data::TensorDataset& data, heed::FitOptions options) {
+    return heed::fit(*model, *opt, data, make_step(*model), options, nullptr, schedule.get());
+  }
+  std::unique_ptr<Classifier> model;
+  std::unique_ptr<heed::optim::AdamW> opt;
+  std::unique_ptr<heed::optim::StepLR> schedule;
+};
+
+TEST_CASE("fit: a resume checkpoint written before typed optimizer options loads and continues the run") {
+  const std::string fixture = std::string(HEED_FIXTURE_DIR) + "/fit_resume_before_typed_options.safetensors";
+  const std::string resume = temp_path("old_resume.safetensors"), fresh = temp_path("new_resume.safetensors");
+  auto data = make_data(200, 9);
+  {  // The same file format: the first 2 epochs now write the same keys and (to rounding) values.
+    std::remove(fresh.c_str());
+    TwoGroupSetup now;
+    heed::FitOptions first = quiet_options(2);
+    first.resume_checkpoint(fresh);
+    now.fit(data, first);
+    const heed::nn::NamedTensors old_state = heed::io::load_safetensors(fixture).tensors;
+    const heed::nn::NamedTensors new_state = heed::io::load_safetensors(fresh).tensors;
+    REQUIRE(old_state.size() == new_state.size());
+    for (std::size_t i = 0; i < old_state.size(); ++i) {
+      CAPTURE(old_state[i].first);
+      CHECK(new_state[i].first == old_state[i].first);
+      CHECK(new_state[i].second.dtype() == old_state[i].second.dtype());
+      CHECK(heed::allclose(new_state[i].second, old_state[i].second, 1e-5, 1e-6));
+    }
+    std::remove(fresh.c_str());
+  }
+  TwoGroupSetup full;
+  heed::History uninterrupted = full.fit(data, quiet_options(4));
+
+  {  // fit writes into its resume file, so resume from a copy
+    std::ifstream in(fixture, std::ios::binary);
+    std::ofstream out(resume, std::ios::binary);
+    out << in.rdbuf();
+  }
+  heed::manual_seed(999);
+  TwoGroupSetup resumed;
+  heed::FitOptions second = quiet_options(4);
+  second.resume_checkpoint(resume);
+  heed::History h = resumed.fit(data, second);
+  std::remove(resume.c_str());
+  CHECK(h.resumed);
+  REQUIRE(h.epochs.size() == 4);
+  const auto& g1 = static_cast<const heed::optim::AdamWOptions&>(resumed.opt->param_groups()[1].options());
+  CHECK(g1.amsgrad());
+  CHECK(g1.weight_decay() == 0.0);
+  CHECK(std::get<1>(g1.betas()) == 0.98);
+  CHECK(resumed.schedule->last_step() == full.schedule->last_step());
+  REQUIRE(h.batch_losses.size() == uninterrupted.batch_losses.size());
+  for (std::size_t i = 0; i < h.batch_losses.size(); ++i)
+    CHECK(h.batch_losses[i] == doctest::Approx(uninterrupted.batch_losses[i]).epsilon(1e-5));
+  CHECK(heed::allclose(resumed.model->fc1->weight, full.model->fc1->weight, 1e-4, 1e-5));
 }
 
 TEST_CASE("fit: early stopping and best checkpoint") {
@@ -106,8 +182,8 @@ TEST_CASE("fit: early stopping and best checkpoint") {
   Classifier model;
   heed::optim::SGD opt(model.parameters(), heed::optim::SGDOptions(0.0));  // lr 0: nothing improves
   heed::FitOptions o = quiet_options(20);
-  o.early_stopping_patience = 2;
-  o.best_checkpoint = best;
+  o.early_stopping_patience(2);
+  o.best_checkpoint(best);
   heed::History h = heed::fit(model, opt, make_data(100, 2), make_step(model), o);
   CHECK(h.stopped_early);
   CHECK(h.epochs.size() < 20);

@@ -355,11 +355,11 @@ TaskResult run_task(bool reverse, bool norm_first) {
                                    .norm_first(norm_first)
                                    .max_len(32)
                                    .pad_id(kPad));
-  heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas(0.9, 0.98).eps(1e-9));
+  heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(1.0).betas({0.9, 0.98}).eps(1e-9));
   heed::optim::NoamLR schedule(opt, kD, kWarmup, 0.3);
   heed::CrossEntropyOptions ce;
-  ce.ignore_index = kPad;
-  ce.label_smoothing = 0.1;
+  ce.ignore_index(kPad);
+  ce.label_smoothing(0.1);
   for (int64_t step = 0; step < steps; ++step) {
     TaskBatch b = make_task_batch(data_gen, kBatch, kMinLen, kMaxLen, reverse);
     opt.zero_grad();

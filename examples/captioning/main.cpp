@@ -271,7 +271,8 @@ double train(Captioner& model, const Dataset& train_set, const Dataset& val_set,
       if (model.variant() == Variant::Soft) {
         loss = heed::cross_entropy(d.logits, targets);
       } else {
-        const Tensor token_nll = heed::cross_entropy(d.logits, targets, {-100, 0.0, heed::Reduction::None});
+        const Tensor token_nll =
+            heed::cross_entropy(d.logits, targets, heed::CrossEntropyOptions().reduction(heed::Reduction::None));
         loss = reinforce.surrogate(heed::neg(heed::sum(token_nll, {1})), d.sample_log_prob, d.entropy);
       }
       if (options.alpha_c > 0) loss = loss + nn::doubly_stochastic_penalty(d.alphas, real, options.alpha_c);

@@ -129,7 +129,7 @@ double bits_per_char(CharModel& model, const std::vector<charlm::Batch>& batches
   int64_t count = 0;
   for (const charlm::Batch& batch : batches) {
     const Tensor loss = heed::cross_entropy(model.logits(batch.inputs), batch.targets,
-                                            heed::CrossEntropyOptions{-100, 0.0, heed::Reduction::Sum});
+                                            heed::CrossEntropyOptions().reduction(heed::Reduction::Sum));
     nats += loss.item();
     count += batch.targets.numel();
   }
@@ -213,9 +213,9 @@ std::size_t save_attention_png(const std::string& path, CharModel& model, const 
                       fmt::format("layer {}: heads 1 to {}, left to right", layer + 1, heads)});
   }
   heed::io::HeatmapOptions options;
-  options.text_scale = 1;
-  options.vmin = 0.0;
-  options.vmax = 1.0;
+  options.text_scale(1);
+  options.vmin(0.0);
+  options.vmax(1.0);
   heed::io::save_heatmap_png(path, panels, "self-attention weights over the prompt (row: query, column: key)",
                              options);
   return shown;
@@ -253,7 +253,7 @@ std::string draw_sample(CharModel& model, const CharVocab& vocab, const std::str
   model.lm->eval();
   return vocab.decode(model.sample(
       ids, options.length,
-      nn::SamplingOptions().with_temperature(options.temperature).with_top_k(options.top_k).with_generator(&gen)));
+      nn::SamplingOptions().temperature(options.temperature).top_k(options.top_k).generator(&gen)));
 }
 
 int sample_from_checkpoint(const std::string& out_dir, const std::string& prompt_arg, bool prompt_given,
@@ -296,12 +296,13 @@ TrainResult train(CharModel& model, const charlm::Split& split, const TrainOptio
                   const std::vector<charlm::Batch>& val_batches, const std::vector<charlm::Batch>& train_eval_batches,
                   const std::function<void(int64_t step, double val_bpc)>& on_eval) {
   // Weight decay on the matrices only (GPT's practice): not on biases, LayerNorm gains or positions.
-  heed::optim::ParamGroup decayed, not_decayed;
+  std::vector<Tensor> decayed, not_decayed;
   for (const auto& [name, param] : model.lm->named_parameters())
-    (param.dim() >= 2 && name != "pos.weight" ? decayed : not_decayed).params.push_back(param);
-  not_decayed.options["weight_decay"] = 0.0;
-  heed::optim::AdamW opt({decayed, not_decayed},
-                         heed::optim::AdamWOptions(options.lr).betas(0.9, 0.99).weight_decay(options.weight_decay));
+    (param.dim() >= 2 && name != "pos.weight" ? decayed : not_decayed).push_back(param);
+  const auto adamw = heed::optim::AdamWOptions(options.lr).betas({0.9, 0.99}).weight_decay(options.weight_decay);
+  auto no_decay = adamw;
+  no_decay.weight_decay(0.0);
+  heed::optim::AdamW opt({heed::optim::ParamGroup(decayed), heed::optim::ParamGroup(not_decayed, no_decay)}, adamw);
   heed::optim::CosineWithWarmup schedule(opt, options.warmup, options.steps, options.lr / 10);
   heed::Generator gen(options.seed);
   const int64_t context = model.config.context;

@@ -322,9 +322,9 @@ struct TrainOptions {
 RunResult train(Draw& model, const Tensor& train_images, const Tensor& test_images, const TrainOptions& o) {
   heed::optim::Adam opt(model.parameters(), heed::optim::AdamOptions(o.lr));
   heed::data::LoaderOptions loader_options;
-  loader_options.batch_size = o.batch;
-  loader_options.seed = o.seed;
-  loader_options.drop_last = true;
+  loader_options.batch_size(o.batch);
+  loader_options.seed(o.seed);
+  loader_options.drop_last(true);
   const heed::data::TensorDataset dataset({train_images});
   heed::data::DataLoader loader(dataset, loader_options);
   HEED_CHECK(loader.size() > 0, "draw: {} training images is fewer than one batch of {}", train_images.size(0), o.batch);

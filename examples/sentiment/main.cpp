@@ -318,9 +318,9 @@ RunResult train(SentimentModel& model, const heed::data::TensorDataset& train_se
     return heed::StepOutput{loss, heed::count_binary_correct(out.logits, b[3]), b[3].numel()};
   };
   heed::FitOptions options;
-  options.epochs = epochs;
-  options.batch_size = batch;
-  options.seed = seed;
+  options.epochs(epochs);
+  options.batch_size(batch);
+  options.seed(seed);
   const auto start = std::chrono::steady_clock::now();
   RunResult result;
   result.history = heed::fit(model, optimizer, train_set, step, options, &val_set);

@@ -426,7 +426,8 @@ double train(Seq2Seq& model, const TaskData& data, const TrainOptions& options, 
       const Batch batch = make_batch(data.train_examples, rows);
       optimizer.zero_grad();
       auto [logits, weights] = model.forward_teacher(batch.src, batch.lengths, batch.tgt_in);
-      const Tensor loss = heed::cross_entropy(logits, batch.tgt_out, heed::CrossEntropyOptions{Vocab::kPad});
+      const Tensor loss =
+          heed::cross_entropy(logits, batch.tgt_out, heed::CrossEntropyOptions().ignore_index(Vocab::kPad));
       loss.backward();
       heed::optim::clip_grad_norm_(model.parameters(), options.clip);
       optimizer.step();
@@ -513,10 +514,10 @@ Evaluation evaluate(Seq2Seq& model, const TaskData& data, int64_t beam_width, do
       Seq2SeqDecoder decoder(model, batch.src, batch.lengths);
       const nn::BeamSearchResult result = nn::beam_search(decoder, prompt,
                                                           nn::BeamSearchOptions()
-                                                              .with_beam_width(beam_width)
-                                                              .with_max_new_tokens(max_new)
-                                                              .with_eos(Vocab::kEos)
-                                                              .with_length_penalty(length_penalty));
+                                                              .beam_width(beam_width)
+                                                              .max_new_tokens(max_new)
+                                                              .eos(Vocab::kEos)
+                                                              .length_penalty(length_penalty));
       for (const auto& hyps : result.hypotheses) {
         std::vector<int64_t> best = hyps.empty() ? std::vector<int64_t>{} : hyps.front().tokens;
         if (!best.empty() && best.back() == Vocab::kEos) best.pop_back();
@@ -590,10 +591,10 @@ heed::io::HeatmapPanel alignment_panel(const Tensor& weights, const std::vector<
 
 heed::io::HeatmapOptions picture_options() {
   heed::io::HeatmapOptions options;
-  options.vmin = 0.0;
-  options.vmax = 1.0;
-  options.text_scale = 1;
-  options.cell = 12;
+  options.vmin(0.0);
+  options.vmax(1.0);
+  options.text_scale(1);
+  options.cell(12);
   return options;
 }
 
@@ -660,10 +661,10 @@ int predict(const std::string& dir, const std::string& task, const std::vector<K
       Seq2SeqDecoder beam_decoder(model, src_t, lengths);
       beams = nn::beam_search(beam_decoder, prompt,
                               nn::BeamSearchOptions()
-                                  .with_beam_width(std::max<int64_t>(1, beam_width))
-                                  .with_max_new_tokens(max_new)
-                                  .with_eos(Vocab::kEos)
-                                  .with_length_penalty(length_penalty));
+                                  .beam_width(std::max<int64_t>(1, beam_width))
+                                  .max_new_tokens(max_new)
+                                  .eos(Vocab::kEos)
+                                  .length_penalty(length_penalty));
     }
     auto meta = [&](const char* key) {
       auto it = loaded.metadata.find(key);

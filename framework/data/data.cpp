@@ -41,28 +41,28 @@ std::pair<TensorDataset, TensorDataset> TensorDataset::split_tail(double fractio
 }
 
 DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options)
-    : dataset_(&dataset), options_(options), gen_(options.seed) {
-  HEED_CHECK(options.batch_size > 0, "DataLoader: batch_size must be positive, got {}", options.batch_size);
+    : dataset_(&dataset), options_(options), gen_(options.seed()) {
+  HEED_CHECK(options.batch_size() > 0, "DataLoader: batch_size must be positive, got {}", options.batch_size());
   order_.resize(static_cast<std::size_t>(dataset.size()));
   std::iota(order_.begin(), order_.end(), 0);
   reshuffle();
 }
 
 void DataLoader::reshuffle() {
-  if (!options_.shuffle) return;
+  if (!options_.shuffle()) return;
   // The order depends only on the generator's state, so a resumed run reproduces it.
   std::iota(order_.begin(), order_.end(), 0);
   shuffle(order_, gen_);
 }
 
 std::size_t DataLoader::size() const {
-  const std::size_t n = order_.size(), b = static_cast<std::size_t>(options_.batch_size);
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  const std::size_t n = order_.size(), b = static_cast<std::size_t>(options_.batch_size());
+  return options_.drop_last() ? n / b : (n + b - 1) / b;
 }
 
 std::vector<Tensor> DataLoader::batch(std::size_t i) const {
   HEED_CHECK(i < size(), "DataLoader::batch: batch {} is out of range ({} batches)", i, size());
-  const std::size_t b = static_cast<std::size_t>(options_.batch_size);
+  const std::size_t b = static_cast<std::size_t>(options_.batch_size());
   const std::size_t begin = i * b, end = std::min(order_.size(), begin + b);
   std::vector<int64_t> idx(order_.begin() + static_cast<std::ptrdiff_t>(begin), order_.begin() + static_cast<std::ptrdiff_t>(end));
   return dataset_->rows(index_tensor(idx));

@@ -1,7 +1,7 @@
 // heed/data.hpp — in-memory datasets, batching, sequence padding and a word tokenizer (heed::data).
 //
 //   heed::data::TensorDataset train({ids, labels});           // rows along axis 0
-//   heed::data::DataLoader loader(train, {.batch_size = 100, .shuffle = true, .seed = 1});
+//   heed::data::DataLoader loader(train, heed::data::LoaderOptions().batch_size(100).seed(1));
 //   for (std::size_t b = 0; b < loader.size(); ++b) { auto batch = loader.batch(b); ... }
 //   loader.reshuffle();                                       // a new order for the next epoch
 #pragma once
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "heed/random.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 /// Data: datasets, batching, shuffling, tokenizing, padding.
@@ -42,12 +43,12 @@ class TensorDataset {
   int64_t size_ = 0;
 };
 
-/// Settings of a DataLoader.
+/// Settings of a DataLoader. Setters chain; the same names without arguments read.
 struct LoaderOptions {
-  int64_t batch_size = 32;  ///< rows per batch; must be > 0
-  bool shuffle = true;      ///< a random order (else the dataset's order)
-  uint64_t seed = 0;        ///< seed of the loader's own generator
-  bool drop_last = false;   ///< skip a last batch smaller than batch_size
+  HEED_ARG(int64_t, batch_size) = 32;  ///< rows per batch; must be > 0
+  HEED_ARG(bool, shuffle) = true;  ///< a random order (else the dataset's order)
+  HEED_ARG(uint64_t, seed) = 0;  ///< seed of the loader's own generator
+  HEED_ARG(bool, drop_last) = false;  ///< skip a last batch smaller than batch_size
 };
 
 /// Cuts a TensorDataset into batches in a (re)shuffled order.

@@ -11,20 +11,23 @@
 // must be Float64 (the check is meaningless in float32). f must be deterministic: reseed inside f for
 // stochastic layers.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
 
 /// Tolerances of heed::gradcheck: an element passes when |analytic - numeric| <= atol + rtol * |numeric|.
+/// Setters chain; the same names without arguments read.
 struct GradcheckOptions {
-  double eps = 1e-6;   ///< h of the central difference (L(x+h) - L(x-h)) / 2h
-  double atol = 1e-6;  ///< absolute tolerance
-  double rtol = 1e-5;  ///< tolerance relative to |numeric|
-  uint64_t seed = 1234;  ///< for the projection R
+  HEED_ARG(double, eps) = 1e-6;  ///< h of the central difference (L(x+h) - L(x-h)) / 2h
+  HEED_ARG(double, atol) = 1e-6;  ///< absolute tolerance
+  HEED_ARG(double, rtol) = 1e-5;  ///< tolerance relative to |numeric|
+  HEED_ARG(uint64_t, seed) = 1234;  ///< for the projection R
 };
 
 /// What heed::gradcheck found, over every checked element of every input that requires grad.

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
@@ -173,11 +174,11 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
 /// Numerically stable BCE on logits: max(x,0) - x*y + log(1 + exp(-|x|)).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
                                         Reduction reduction = Reduction::Mean);
-/// Options of cross_entropy, PyTorch's defaults.
+/// Options of cross_entropy, PyTorch's defaults. Setters chain; the same names without arguments read.
 struct CrossEntropyOptions {
-  int64_t ignore_index = -100;  ///< targets equal to this add no loss and no gradient (e.g. padding)
-  double label_smoothing = 0.0;  ///< PyTorch's: target = (1-eps)*onehot + eps/C
-  Reduction reduction = Reduction::Mean;  ///< Mean divides by the number of non-ignored targets
+  HEED_ARG(int64_t, ignore_index) = -100;  ///< targets equal to this add no loss and no gradient (e.g. padding)
+  HEED_ARG(double, label_smoothing) = 0.0;  ///< PyTorch's: target = (1-eps)*onehot + eps/C
+  HEED_ARG(Reduction, reduction) = Reduction::Mean;  ///< Mean divides by the number of non-ignored targets
 };
 /// logits (..., C) with classes on the LAST axis, targets Int64 (...). For 2-D logits this is exactly
 /// torch.nn.functional.cross_entropy; for more axes PyTorch wants classes on axis 1 instead.

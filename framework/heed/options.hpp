@@ -17,14 +17,16 @@
 #pragma once
 
 /// Declares an option `name` of type T: `name(value)` sets it and returns the options (chainable),
-/// `name()` reads it. Follow it with `= default_value;` or `;`.
-#define HEED_ARG(T, name)                                    \
- public:                                                     \
-  auto& name(const T& new_value) {                           \
-    this->name##_ = new_value;                               \
-    return *this;                                            \
-  }                                                          \
-  const T& name() const noexcept { return this->name##_; }  \
-                                                             \
- private:                                                    \
+/// `name()` reads it. Follow it with `= default_value;` or `;`. (`T const&`, not `const T&`: with
+/// T = Generator* the reference must be to a const pointer, not to a pointer to const. A type with a
+/// comma, such as std::tuple<double, double>, needs an alias first: `using betas_t = ...;`.)
+#define HEED_ARG(T, name)                                   \
+ public:                                                    \
+  auto& name(T const& new_value) {                          \
+    this->name##_ = new_value;                              \
+    return *this;                                           \
+  }                                                         \
+  T const& name() const noexcept { return this->name##_; }  \
+                                                            \
+ private:                                                   \
   T name##_

@@ -5,8 +5,7 @@
 //     heed::Tensor loss = heed::binary_cross_entropy_with_logits(logits, batch[1]);
 //     return heed::StepOutput{loss, heed::count_binary_correct(logits, batch[1]), batch[1].numel()};
 //   };
-//   heed::FitOptions options;
-//   options.epochs = 10; options.batch_size = 100; options.validation_split = 0.2;
+//   auto options = heed::FitOptions().epochs(10).batch_size(100).validation_split(0.2);
 //   heed::History history = heed::fit(*model, optimizer, train_set, step, options);
 //
 // For each epoch fit shuffles the training set (its own seeded generator), runs `step` on every batch
@@ -35,6 +34,7 @@
 #include "heed/data.hpp"
 #include "heed/nn/module.hpp"
 #include "heed/optim.hpp"
+#include "heed/options.hpp"
 #include "heed/progress.hpp"
 
 namespace heed {
@@ -49,27 +49,30 @@ struct StepOutput {
 /// validation (run under NoGradGuard, model in eval mode). fit calls backward; the step only computes.
 using StepFn = std::function<StepOutput(const std::vector<Tensor>& batch, bool training)>;
 
-/// Settings of heed::fit.
+/// Settings of heed::fit. Setters chain; the same names without arguments read.
 struct FitOptions {
-  int epochs = 10;                ///< last epoch to run (a resumed run continues up to it); >= 0
-  int64_t batch_size = 32;        ///< rows per batch, for training and validation (the last batch may be smaller)
-  bool shuffle = true;            ///< a new order of the training rows every epoch
-  uint64_t seed = 0;              ///< the shuffling generator's seed
-  double validation_split = 0.0;  ///< used when no validation set is passed: the last fraction of rows
-  double clip_grad_norm = 0.0;    ///< > 0: clip the global gradient norm before each step
-  int early_stopping_patience = 0;  ///< > 0: stop after this many epochs without a better monitored loss
-  std::string best_checkpoint;    ///< "" = off
-  std::string resume_checkpoint;  ///< "" = off
+  HEED_ARG(int, epochs) = 10;  ///< last epoch to run (a resumed run continues up to it); >= 0
+  /// Rows per batch, for training and validation (the last batch may be smaller).
+  HEED_ARG(int64_t, batch_size) = 32;
+  HEED_ARG(bool, shuffle) = true;  ///< a new order of the training rows every epoch
+  HEED_ARG(uint64_t, seed) = 0;  ///< the shuffling generator's seed
+  /// Used when no validation set is passed: the last fraction of rows.
+  HEED_ARG(double, validation_split) = 0.0;
+  HEED_ARG(double, clip_grad_norm) = 0.0;  ///< > 0: clip the global gradient norm before each step
+  /// > 0: stop after this many epochs without a better monitored loss.
+  HEED_ARG(int, early_stopping_patience) = 0;
+  HEED_ARG(std::string, best_checkpoint);  ///< "" (the default) = off
+  HEED_ARG(std::string, resume_checkpoint);  ///< "" (the default) = off
   /// Ignore an existing resume_checkpoint: train from scratch (the file is overwritten after the first
   /// epoch). Without it a resume_checkpoint that exists but cannot be loaded stops fit with heed::Error.
-  bool start_fresh = false;
+  HEED_ARG(bool, start_fresh) = false;
   /// A step whose gradients hold NaN or Inf (their global norm is not finite) is skipped — no optimizer
   /// or scheduler step; its (finite) loss still counts in the epoch's mean — and counted
   /// (History::skipped_steps, EpochStats::skipped_steps, "skipped" in the progress bar, a note after the
   /// epoch) instead of stopping fit with heed::Error naming the step and the parameters.
-  bool skip_nonfinite_steps = false;
-  bool verbose = true;            ///< print the progress bar and resume/early-stopping notes
-  bool plain_progress = false;    ///< force plain lines even on a terminal
+  HEED_ARG(bool, skip_nonfinite_steps) = false;
+  HEED_ARG(bool, verbose) = true;  ///< print the progress bar and resume/early-stopping notes
+  HEED_ARG(bool, plain_progress) = false;  ///< force plain lines even on a terminal
 };
 
 /// One epoch's results: the mean of its batch losses, and correct / count summed over its batches.
@@ -88,15 +91,15 @@ struct History {
   std::vector<EpochStats> epochs;    ///< one entry per epoch run (resumed ones included)
   std::vector<double> batch_losses;  ///< every training batch's loss, in order (this run and resumed ones)
   int best_epoch = 0;                ///< the epoch with the lowest monitored loss (val_loss, else loss); 0 = none
-  bool stopped_early = false;        ///< early_stopping_patience ended training before options.epochs
+  bool stopped_early = false;        ///< early_stopping_patience ended training before options.epochs()
   bool resumed = false;              ///< training continued from an existing resume_checkpoint
   int64_t skipped_steps = 0;         ///< steps skipped for non-finite gradients, over all epochs (resumed ones too)
   const EpochStats& last() const;    ///< the final epoch's statistics; throws heed::Error when none ran
 };
 
-/// Trains `model` on `train` for options.epochs epochs (see the header comment), validating on
-/// `validation` (or on options.validation_split of `train`). Throws heed::Error when a training loss is
-/// not finite, and when the gradients' global norm is not finite (unless options.skip_nonfinite_steps),
+/// Trains `model` on `train` for options.epochs() epochs (see the header comment), validating on
+/// `validation` (or on options.validation_split() of `train`). Throws heed::Error when a training loss is
+/// not finite, and when the gradients' global norm is not finite (unless options.skip_nonfinite_steps()),
 /// naming the epoch, batch, step and parameters. A non-finite validation loss does not stop training: it is
 /// kept in the history (and the resume checkpoint, which stores NaN/Inf as "nan"/"inf"/"-inf"), printed
 /// with a warning, and never counts as an improvement.

@@ -177,9 +177,9 @@ void write_png(const std::string& path, const Canvas& canvas) {
 void save_heatmap_png(const std::string& path, const std::vector<HeatmapPanel>& panels, const std::string& title,
                       const HeatmapOptions& options) {
   HEED_CHECK(!panels.empty(), "save_heatmap_png: no panels to draw");
-  HEED_CHECK(options.text_scale >= 1 && options.text_scale <= 8,
-             "save_heatmap_png: text_scale must be in [1, 8], got {}", options.text_scale);
-  HEED_CHECK(options.cell >= 0, "save_heatmap_png: cell must be >= 0, got {}", options.cell);
+  HEED_CHECK(options.text_scale() >= 1 && options.text_scale() <= 8,
+             "save_heatmap_png: text_scale must be in [1, 8], got {}", options.text_scale());
+  HEED_CHECK(options.cell() >= 0, "save_heatmap_png: cell must be >= 0, got {}", options.cell());
   std::vector<PanelData> data;
   for (std::size_t i = 0; i < panels.size(); ++i) data.push_back(check_panel(panels[i], i, panels.size()));
 
@@ -189,13 +189,13 @@ void save_heatmap_png(const std::string& path, const std::vector<HeatmapPanel>& 
     for (double v : p.values)
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   if (!std::isfinite(lo)) lo = 0.0, hi = 1.0;  // nothing finite to scale by
-  const double vmin = std::isnan(options.vmin) ? std::min(lo, 0.0) : options.vmin;
-  double vmax = std::isnan(options.vmax) ? hi : options.vmax;
+  const double vmin = std::isnan(options.vmin()) ? std::min(lo, 0.0) : options.vmin();
+  double vmax = std::isnan(options.vmax()) ? hi : options.vmax();
   HEED_CHECK(vmax >= vmin, "save_heatmap_png: vmax {} is below vmin {}", vmax, vmin);
   if (vmax == vmin) vmax = vmin + 1.0;
 
-  const int s = options.text_scale, line = text_height(s), pad = 4 * s;
-  const int cell = options.cell > 0 ? options.cell : line + 4 * s;
+  const int s = options.text_scale(), line = text_height(s), pad = 4 * s;
+  const int cell = options.cell() > 0 ? options.cell() : line + 4 * s;
   int label_width = 0, grid_width = 0;
   for (PanelData& p : data) {
     for (const auto& l : p.row_labels) label_width = std::max(label_width, text_width(l, s));

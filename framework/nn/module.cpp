@@ -181,6 +181,10 @@ LoadResult Module::load(const std::string& path, bool strict) {
   }
 }
 
+void Module::reset() {
+  for (auto& [name, child] : children_) child->reset();
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);

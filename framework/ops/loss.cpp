@@ -278,11 +278,11 @@ void cross_entropy_row_backward(T* d, int64_t C, int64_t t, T g, double eps) {
 //   dl/dx_c = softmax_c - ((1 - eps) [c == t] + eps / C)
 // Mean divides the sum by the number of rows not ignored (PyTorch's, label smoothing included).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
-  const double eps = options.label_smoothing;
+  const double eps = options.label_smoothing();
   HEED_CHECK(eps >= 0.0 && eps <= 1.0, "cross_entropy: label_smoothing must be in [0, 1], got {}", eps);
-  ClassRows c = check_class_inputs(logits, targets, options.ignore_index, "cross_entropy", "logits");
-  const Reduction reduction = options.reduction;
-  const int64_t ignore = options.ignore_index;
+  ClassRows c = check_class_inputs(logits, targets, options.ignore_index(), "cross_entropy", "logits");
+  const Reduction reduction = options.reduction();
+  const int64_t ignore = options.ignore_index();
   Tensor losses = make_tensor(targets.shape(), logits.dtype());
   Tensor lse = make_tensor({c.rows}, logits.dtype());
   HEED_DISPATCH_FLOAT(logits.dtype(), "cross_entropy", [&] {

@@ -244,7 +244,7 @@ EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  data::DataLoader loader(dataset, {batch_size, false, 0, false});
+  data::DataLoader loader(dataset, data::LoaderOptions().batch_size(batch_size).shuffle(false));
   Totals totals;
   try {
     for (std::size_t b = 0; b < loader.size(); ++b) {
@@ -264,28 +264,30 @@ EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const
 
 History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDataset& train, const StepFn& step,
             const FitOptions& options, const data::TensorDataset* validation, optim::LRScheduler* scheduler) {
-  HEED_CHECK(options.epochs >= 0, "fit: epochs must be >= 0, got {}", options.epochs);
+  HEED_CHECK(options.epochs() >= 0, "fit: epochs must be >= 0, got {}", options.epochs());
   data::TensorDataset train_part = train, val_part;
   const data::TensorDataset* val = validation;
-  if (!val && options.validation_split > 0) {
-    std::tie(train_part, val_part) = train.split_tail(options.validation_split);
+  if (!val && options.validation_split() > 0) {
+    std::tie(train_part, val_part) = train.split_tail(options.validation_split());
     val = &val_part;
   }
-  data::DataLoader loader(train_part, {options.batch_size, options.shuffle, options.seed, false});
+  const auto loader_options =
+      data::LoaderOptions().batch_size(options.batch_size()).shuffle(options.shuffle()).seed(options.seed());
+  data::DataLoader loader(train_part, loader_options);
   History history;
   ResumeState rs;
-  if (!options.resume_checkpoint.empty() && !options.start_fresh &&
-      load_resume(options.resume_checkpoint, model, optimizer, scheduler, loader, history, rs)) {
+  if (!options.resume_checkpoint().empty() && !options.start_fresh() &&
+      load_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs)) {
     history.resumed = true;
-    if (options.verbose) fmt::print("resuming from '{}' after epoch {}\n", options.resume_checkpoint, rs.epoch);
+    if (options.verbose()) fmt::print("resuming from '{}' after epoch {}\n", options.resume_checkpoint(), rs.epoch);
   }
   const std::vector<Tensor> params = model.parameters();
   const nn::NamedTensors named_params = model.named_parameters();
-  for (int epoch = rs.epoch + 1; epoch <= options.epochs; ++epoch) {
+  for (int epoch = rs.epoch + 1; epoch <= options.epochs(); ++epoch) {
     model.train(true);
     loader.reshuffle();
-    ProgressBar bar(static_cast<int64_t>(loader.size()), fmt::format("epoch {}/{}", epoch, options.epochs),
-                    options.plain_progress || !options.verbose);
+    ProgressBar bar(static_cast<int64_t>(loader.size()), fmt::format("epoch {}/{}", epoch, options.epochs()),
+                    options.plain_progress() || !options.verbose());
     Totals totals;
     int64_t skipped = 0;     // steps skipped in this epoch (skip_nonfinite_steps)
     std::string first_skip;  // what the first one was, for the note after the bar
@@ -304,7 +306,7 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
         const std::string names =
             grads.nonfinite.empty() ? std::string("none (every value is finite; the sum of their squares overflows)")
                                     : fmt::format("{}", fmt::join(grads.nonfinite, ", "));
-        HEED_CHECK(options.skip_nonfinite_steps,
+        HEED_CHECK(options.skip_nonfinite_steps(),
                    "fit: the gradient norm is {} at epoch {}, batch {} (step {}; the loss was {}), so the optimizer "
                    "step would make parameters non-finite. Parameters with non-finite gradients: {}. Run the step "
                    "under heed::AnomalyModeGuard to find the op that makes them, or set "
@@ -315,13 +317,13 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
                                    b, names);
         ++history.skipped_steps;
       } else {
-        if (options.clip_grad_norm > 0) optim::clip_grad_norm_(params, options.clip_grad_norm);
+        if (options.clip_grad_norm() > 0) optim::clip_grad_norm_(params, options.clip_grad_norm());
         optimizer.step();
         if (scheduler) scheduler->step();
       }
       totals.add(out, loss);
       history.batch_losses.push_back(loss);
-      if (options.verbose) {
+      if (options.verbose()) {
         Metrics m = totals.metrics();
         if (skipped) m.push_back({"skipped", static_cast<double>(skipped)});
         bar.update(1, m);
@@ -334,37 +336,37 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
     stats.accuracy = totals.accuracy();
     Metrics extra;
     if (val) {
-      EpochStats v = evaluate(model, *val, step, options.batch_size);
+      EpochStats v = evaluate(model, *val, step, options.batch_size());
       stats.val_loss = v.loss;
       stats.val_accuracy = v.accuracy;
       extra.push_back({"val_loss", v.loss});
       if (v.accuracy >= 0) extra.push_back({"val_acc", v.accuracy});
     }
     stats.seconds = bar.elapsed_seconds();
-    if (options.verbose) bar.finish(extra);
-    if (skipped && options.verbose)
+    if (options.verbose()) bar.finish(extra);
+    if (skipped && options.verbose())
       fmt::print("epoch {}: skipped {} optimizer step{} with non-finite gradients; the first: {}\n", epoch, skipped,
                  skipped == 1 ? "" : "s", first_skip);
     history.epochs.push_back(stats);
 
     const double monitored = val ? stats.val_loss : stats.loss;
-    if (!std::isfinite(monitored) && options.verbose)  // never an improvement (NaN < best is false)
+    if (!std::isfinite(monitored) && options.verbose())  // never an improvement (NaN < best is false)
       fmt::print("warning: the {} of epoch {} is {}; it does not count as an improvement\n",
                  val ? "validation loss" : "loss", epoch, monitored);
     if (monitored < rs.best) {
       rs.best = monitored;
       rs.bad_epochs = 0;
       history.best_epoch = epoch;
-      if (!options.best_checkpoint.empty()) model.save(options.best_checkpoint);
+      if (!options.best_checkpoint().empty()) model.save(options.best_checkpoint());
     } else {
       ++rs.bad_epochs;
     }
     rs.epoch = epoch;
-    if (!options.resume_checkpoint.empty())
-      save_resume(options.resume_checkpoint, model, optimizer, scheduler, loader, history, rs);
-    if (options.early_stopping_patience > 0 && rs.bad_epochs >= options.early_stopping_patience) {
+    if (!options.resume_checkpoint().empty())
+      save_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs);
+    if (options.early_stopping_patience() > 0 && rs.bad_epochs >= options.early_stopping_patience()) {
       history.stopped_early = true;
-      if (options.verbose)
+      if (options.verbose())
         fmt::print("early stopping after epoch {}: no improvement for {} epochs (best epoch {})\n", epoch,
                    rs.bad_epochs, history.best_epoch);
       break;

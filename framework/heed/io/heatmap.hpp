@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::io {
@@ -27,14 +28,14 @@ struct HeatmapPanel {
   std::string title;                    ///< above this panel; may be empty
 };
 
-/// Colour scale and sizes of a heatmap PNG.
+/// Colour scale and sizes of a heatmap PNG. Setters chain; the same names without arguments read.
 struct HeatmapOptions {
-  /// The colour scale's low end; NaN = from the data (min(0, smallest value)).
-  double vmin = std::numeric_limits<double>::quiet_NaN();
-  /// The colour scale's high end; NaN = from the data (the largest value).
-  double vmax = std::numeric_limits<double>::quiet_NaN();
-  int cell = 0;        ///< cell side in pixels; 0 = fits one line of text (26 at text_scale 2)
-  int text_scale = 2;  ///< pixels per font unit (the font is about 5 x 7 units)
+  /// The colour scale's low end; NaN (the default) = from the data (min(0, smallest value)).
+  HEED_ARG(double, vmin) = std::numeric_limits<double>::quiet_NaN();
+  /// The colour scale's high end; NaN (the default) = from the data (the largest value).
+  HEED_ARG(double, vmax) = std::numeric_limits<double>::quiet_NaN();
+  HEED_ARG(int, cell) = 0;  ///< cell side in pixels; 0 = fits one line of text (26 at text_scale 2)
+  HEED_ARG(int, text_scale) = 2;  ///< pixels per font unit (the font is about 5 x 7 units)
 };
 
 /// Throws heed::Error when weights is not a non-empty 2-D float tensor, when a label list has the wrong

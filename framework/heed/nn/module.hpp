@@ -11,10 +11,17 @@
 //   };
 //
 // A module registers its parameters (trainable tensors), buffers (saved state that is not trained) and
-// child modules by name, in one place (its constructor or reset()). named_parameters() yields dotted
+// child modules by name, in its constructor. named_parameters() yields dotted
 // names such as "encoder.lstm.weight_ih_l0" — the same names PyTorch's state_dict uses, so checkpoints
 // move between the two (heed/io/safetensors.hpp). train()/eval() propagate to children; layers such as
 // Dropout read is_training().
+//
+// reset() re-initializes a whole model: the base calls reset() on each child in registration order, and
+// a layer with parameters of its own overrides it to re-draw them (calling Module::reset() too when it
+// also has children). Constructors initialize as they always have (a virtual call in a constructor only
+// reaches the class under construction), so reset() after manual_seed(s) equals a fresh construction
+// after manual_seed(s) only for layers whose constructor draws exactly what reset() draws (Linear,
+// Conv2d, Embedding, the recurrent layers and any container of them).
 //
 // Parameter handles are shared: the Tensor a layer keeps as a member and the one in the registry are the
 // same TensorImpl, so to(dtype) and load_state_dict() update both in place.
@@ -56,7 +63,7 @@ class Module : public std::enable_shared_from_this<Module> {
   virtual Tensor forward(const Tensor& input);
   Tensor operator()(const Tensor& input);  ///< forward(), plus output-shape capture for summary()
 
-  // ---- registration (call from the constructor / reset()) -----------------------------------------
+  // ---- registration (call from the constructor) ----------------------------------------------------
   /// Registers a trainable tensor under `name` (a leaf; requires_grad unless told otherwise) and returns
   /// the registered handle (keep it as a member: it is the same tensor).
   Tensor& register_parameter(const std::string& name, Tensor tensor, bool requires_grad = true);
@@ -87,6 +94,9 @@ class Module : public std::enable_shared_from_this<Module> {
   void save(const std::string& path) const;  ///< safetensors, atomic
   LoadResult load(const std::string& path, bool strict = true);  ///< load_state_dict() from a file
 
+  /// Re-initializes every parameter: the base resets each child in registration order; layers override
+  /// it to re-draw their own parameters (and call Module::reset() when they also have children).
+  virtual void reset();
   virtual void train(bool on = true);  ///< training mode for it and its children
   void eval() { train(false); }  ///< train(false)
   bool is_training() const { return training_; }  ///< dropout and the like read it

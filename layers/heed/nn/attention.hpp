@@ -50,6 +50,7 @@
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
 #include "heed/ops/attention.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
@@ -95,53 +96,16 @@ enum class AttentionKernel {
 /// Options of scaled_dot_product_attention. Setters chain; the same names without arguments read.
 /// Defaults: scale 1/sqrt(E), not causal, no dropout, no weights, kernel Auto.
 struct SdpaOptions {
-  /// Multiplies q kᵀ (instead of 1/sqrt(E)).
-  SdpaOptions& scale(double s) {
-    scale_ = s;
-    return *this;
-  }
-  /// Adds the causal mask, bottom-right (default) or top-left aligned.
-  SdpaOptions& causal(bool on, bool bottom_right = true) {
-    causal_ = on;
-    bottom_right_ = bottom_right;
-    return *this;
-  }
-  /// Dropout on the attention weights with probability p, applied only when training is true.
-  SdpaOptions& dropout(double p, bool training = true, Generator* gen = nullptr) {
-    dropout_ = p;
-    training_ = training;
-    generator_ = gen;
-    return *this;
-  }
-  /// Also return the (..., L, S) weights (forces the Naive kernel under Auto).
-  SdpaOptions& need_weights(bool on) {
-    need_weights_ = on;
-    return *this;
-  }
-  /// Chooses the kernel (Auto by default).
-  SdpaOptions& kernel(AttentionKernel k) {
-    kernel_ = k;
-    return *this;
-  }
-  std::optional<double> scale() const { return scale_; }  ///< nullopt: 1/sqrt(E)
-  bool causal() const { return causal_; }              ///< apply the causal mask
-  bool bottom_right() const { return bottom_right_; }  ///< causal alignment
-  double dropout() const { return dropout_; }          ///< dropout probability on the weights
-  bool training() const { return training_; }          ///< dropout applies only when true
-  Generator* generator() const { return generator_; }  ///< dropout's generator; null = the default one
-  bool need_weights() const { return need_weights_; }  ///< return the weights
-  AttentionKernel kernel() const { return kernel_; }   ///< requested kernel
-  bool dropout_active() const { return training_ && dropout_ > 0.0; }  ///< training and p > 0
-
- private:
-  std::optional<double> scale_;
-  bool causal_ = false;
-  bool bottom_right_ = true;
-  double dropout_ = 0.0;
-  bool training_ = false;
-  Generator* generator_ = nullptr;
-  bool need_weights_ = false;
-  AttentionKernel kernel_ = AttentionKernel::Auto;
+  /// training and p > 0: dropout applies.
+  bool dropout_active() const { return training() && dropout() > 0.0; }
+  HEED_ARG(std::optional<double>, scale);  ///< multiplies q kᵀ; nullopt (the default): 1/sqrt(E)
+  HEED_ARG(bool, causal) = false;  ///< add the causal mask
+  HEED_ARG(bool, bottom_right) = true;  ///< causal alignment: bottom-right (default) or top-left
+  HEED_ARG(double, dropout) = 0.0;  ///< dropout probability on the attention weights
+  HEED_ARG(bool, training) = false;  ///< dropout applies only when true
+  HEED_ARG(Generator*, generator) = nullptr;  ///< dropout's generator; null = the default one
+  HEED_ARG(bool, need_weights) = false;  ///< also return the (..., L, S) weights (forces Naive under Auto)
+  HEED_ARG(AttentionKernel, kernel) = AttentionKernel::Auto;  ///< the requested kernel
 };
 
 /// q (..., L, E), k (..., S, E), v (..., S, Ev), leading axes equal (or broadcastable); keep_mask Bool and
@@ -159,43 +123,18 @@ using heed::flash_attention;
 
 /// Settings of MultiheadAttention (torch.nn.MultiheadAttention's arguments). Setters chain.
 struct MultiheadAttentionOptions {
-  /// E and H; E must be divisible by H.
-  MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
-  /// Dropout on the attention weights in training mode (default 0).
-  MultiheadAttentionOptions& dropout(double p) {
-    dropout_ = p;
-    return *this;
-  }
-  /// Learn in_proj_bias and out_proj.bias (default true).
-  MultiheadAttentionOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  /// Feature size of `key` when it differs from E.
-  MultiheadAttentionOptions& kdim(int64_t d) {
-    kdim_ = d;
-    return *this;
-  }
-  /// Feature size of `value` when it differs from E.
-  MultiheadAttentionOptions& vdim(int64_t d) {
-    vdim_ = d;
-    return *this;
-  }
-  int64_t embed_dim() const { return embed_dim_; }              ///< E
-  int64_t num_heads() const { return num_heads_; }              ///< H
-  int64_t head_dim() const { return embed_dim_ / num_heads_; }  ///< hd = E / H
-  double dropout() const { return dropout_; }                   ///< weight dropout probability
-  bool bias() const { return bias_; }                           ///< with biases
-  int64_t kdim() const { return kdim_ > 0 ? kdim_ : embed_dim_; }  ///< 0 (default): embed_dim
-  int64_t vdim() const { return vdim_ > 0 ? vdim_ : embed_dim_; }  ///< 0 (default): embed_dim
+  /// E and H; E must be divisible by H. kdim and vdim start equal to E.
+  MultiheadAttentionOptions(int64_t embed_dim, int64_t num_heads)
+      : embed_dim_(embed_dim), num_heads_(num_heads), kdim_(embed_dim), vdim_(embed_dim) {}
+  int64_t head_dim() const { return embed_dim() / num_heads(); }  ///< hd = E / H
   /// kdim == vdim == E: one packed in_proj_weight instead of q/k/v_proj_weight.
-  bool same_qkv_dims() const { return kdim() == embed_dim_ && vdim() == embed_dim_; }
-
- private:
-  int64_t embed_dim_, num_heads_;
-  double dropout_ = 0.0;
-  bool bias_ = true;
-  int64_t kdim_ = 0, vdim_ = 0;
+  bool same_qkv_dims() const { return kdim() == embed_dim() && vdim() == embed_dim(); }
+  HEED_ARG(int64_t, embed_dim);  ///< E
+  HEED_ARG(int64_t, num_heads);  ///< H
+  HEED_ARG(int64_t, kdim);  ///< feature size of `key` (default E)
+  HEED_ARG(int64_t, vdim);  ///< feature size of `value` (default E)
+  HEED_ARG(double, dropout) = 0.0;  ///< dropout on the attention weights in training mode
+  HEED_ARG(bool, bias) = true;  ///< learn in_proj_bias and out_proj.bias
 };
 
 /// Per-call arguments of MultiheadAttention::forward. All masks are heed keep-masks (true = may attend);
@@ -228,7 +167,7 @@ class MultiheadAttention : public Module {
   /// E and H, no dropout, with biases, kdim = vdim = E.
   MultiheadAttention(int64_t embed_dim, int64_t num_heads)
       : MultiheadAttention(MultiheadAttentionOptions(embed_dim, num_heads)) {}
-  void reset();  ///< PyTorch's init (see the top of this file)
+  void reset() override;  ///< PyTorch's init (see the top of this file)
 
   /// query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E) and weights (see MhaArgs).
   AttentionOutput forward(const Tensor& query, const Tensor& key, const Tensor& value, const MhaArgs& args = {});

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -32,25 +33,11 @@ namespace heed::nn {
 struct AttentionPoolingOptions {
   /// F, the feature size of each step.
   explicit AttentionPoolingOptions(int64_t features) : features_(features) {}
+  HEED_ARG(int64_t, features);  ///< F
   /// T > 0: one bias per time step (the seed's form; inputs must then have exactly T steps).
   /// 0 (the default): one scalar bias for every step.
-  AttentionPoolingOptions& step_bias(int64_t steps) {
-    steps_ = steps;
-    return *this;
-  }
-  /// Learn the bias b (default true); false: e_t = tanh(x_t W).
-  AttentionPoolingOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  int64_t features() const { return features_; }  ///< F
-  int64_t step_bias() const { return steps_; }    ///< T of a per-step bias, or 0 for one scalar bias
-  bool bias() const { return bias_; }              ///< with a bias
-
- private:
-  int64_t features_;
-  int64_t steps_ = 0;
-  bool bias_ = true;
+  HEED_ARG(int64_t, step_bias) = 0;
+  HEED_ARG(bool, bias) = true;  ///< learn the bias b; false: e_t = tanh(x_t W)
 };
 
 /// What AttentionPooling::forward returns.
@@ -65,7 +52,7 @@ class AttentionPooling : public Module {
   explicit AttentionPooling(const AttentionPoolingOptions& options);  ///< throws on F <= 0 or T < 0
   /// One scalar bias.
   explicit AttentionPooling(int64_t features) : AttentionPooling(AttentionPoolingOptions(features)) {}
-  void reset();  ///< weight ~ N(0, 0.05^2), bias = 0
+  void reset() override;  ///< weight ~ N(0, 0.05^2), bias = 0
   /// x (N, T, F); keep_mask Bool (N, T) or undefined (every step is real).
   AttentionPoolingOutput forward(const Tensor& x, const Tensor& keep_mask);
   Tensor forward(const Tensor& x) override;  ///< the context, no mask

@@ -25,7 +25,7 @@ namespace heed::nn {
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);  ///< PyTorch's init; throws on negative sizes
-  void reset();  ///< re-draws the parameters (PyTorch's reset_parameters)
+  void reset() override;  ///< re-draws the parameters (PyTorch's reset_parameters)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
@@ -42,7 +42,7 @@ class Embedding : public Module {
  public:
   /// Weight ~ N(0, 1), row padding_idx zeroed; throws unless sizes > 0 and -1 <= padding_idx < num_embeddings.
   Embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx = -1);
-  void reset();  ///< re-draws the weight (and re-zeroes the padding row)
+  void reset() override;  ///< re-draws the weight (and re-zeroes the padding row)
   Tensor forward(const Tensor& indices) override;
   std::string extra_repr() const override;
 
@@ -67,7 +67,7 @@ class LayerNorm : public Module {
  public:
   /// Normalizes over trailing axes equal to normalized_shape; throws on an empty or non-positive shape.
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
-  void reset();  ///< weight = 1, bias = 0 (nothing without elementwise_affine)
+  void reset() override;  ///< weight = 1, bias = 0 (nothing without elementwise_affine)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 

@@ -16,6 +16,7 @@
 
 #include "heed/nn/module.hpp"
 #include "heed/ops.hpp"
+#include "heed/options.hpp"
 
 namespace heed::nn {
 
@@ -25,25 +26,13 @@ struct Conv2dOptions {
   /// The required sizes: input channels, output channels (filters) and the kernel (kh, kw).
   Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
-  Conv2dOptions& stride(Size2 v) { stride_ = v; return *this; }  ///< step of the window
-  Conv2dOptions& padding(Size2 v) { padding_ = v; return *this; }  ///< zeros added on each side
-  Conv2dOptions& dilation(Size2 v) { dilation_ = v; return *this; }  ///< spacing between kernel taps
-  Conv2dOptions& bias(bool v) { bias_ = v; return *this; }  ///< learn a per-channel bias
-  int64_t in_channels() const { return in_channels_; }  ///< C_in
-  int64_t out_channels() const { return out_channels_; }  ///< C_out
-  Size2 kernel_size() const { return kernel_size_; }  ///< (kh, kw)
-  Size2 stride() const { return stride_; }  ///< step of the window
-  Size2 padding() const { return padding_; }  ///< zeros added on each side
-  Size2 dilation() const { return dilation_; }  ///< spacing between kernel taps
-  bool bias() const { return bias_; }  ///< learn a per-channel bias
-
- private:
-  int64_t in_channels_, out_channels_;
-  Size2 kernel_size_;
-  Size2 stride_ = 1;
-  Size2 padding_ = 0;
-  Size2 dilation_ = 1;
-  bool bias_ = true;
+  HEED_ARG(int64_t, in_channels);  ///< C_in
+  HEED_ARG(int64_t, out_channels);  ///< C_out
+  HEED_ARG(Size2, kernel_size);  ///< (kh, kw)
+  HEED_ARG(Size2, stride) = 1;  ///< step of the window
+  HEED_ARG(Size2, padding) = 0;  ///< zeros added on each side
+  HEED_ARG(Size2, dilation) = 1;  ///< spacing between kernel taps
+  HEED_ARG(bool, bias) = true;  ///< learn a per-channel bias
 };
 
 /// 2-D convolution layer: x (N, C_in, H, W) -> (N, C_out, H_out, W_out) (see the header comment).
@@ -53,7 +42,7 @@ class Conv2d : public Module {
   /// Stride 1, no padding, with bias.
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size)
       : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)) {}
-  void reset();  ///< re-draws the parameters (PyTorch's reset_parameters)
+  void reset() override;  ///< re-draws the parameters (PyTorch's reset_parameters)
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
@@ -62,20 +51,14 @@ class Conv2d : public Module {
   Tensor bias;    ///< (out_channels), undefined when options.bias() is false
 };
 
-/// stride defaults to the kernel size, as in PyTorch.
 /// Settings of MaxPool2d and AvgPool2d: kernel, stride (defaults to the kernel), padding 0.
 struct Pool2dOptions {
   /// A kernel_size window moved by kernel_size (implicit, as in MaxPool2d(2)).
   Pool2dOptions(Size2 kernel_size) : kernel_size_(kernel_size), stride_(kernel_size) {}  // NOLINT: implicit
-  Pool2dOptions& stride(Size2 v) { stride_ = v; return *this; }  ///< step of the window
-  Pool2dOptions& padding(Size2 v) { padding_ = v; return *this; }  ///< added on each side
-  Size2 kernel_size() const { return kernel_size_; }  ///< (kh, kw) of the window
-  Size2 stride() const { return stride_; }  ///< step of the window (default: the kernel size)
+  HEED_ARG(Size2, kernel_size);  ///< (kh, kw) of the window
+  HEED_ARG(Size2, stride);  ///< step of the window (default: the kernel size, as in PyTorch)
   /// Added on each side (-inf for max, 0 for average); at most half the kernel.
-  Size2 padding() const { return padding_; }
-
- private:
-  Size2 kernel_size_, stride_, padding_ = 0;
+  HEED_ARG(Size2, padding) = 0;
 };
 using MaxPool2dOptions = Pool2dOptions;  ///< PyTorch's name
 using AvgPool2dOptions = Pool2dOptions;  ///< PyTorch's name

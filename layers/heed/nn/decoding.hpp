@@ -26,6 +26,7 @@
 #include <memory>
 #include <vector>
 
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
@@ -79,18 +80,13 @@ class PrefixDecoder : public IncrementalDecoder {
 /// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens. eos < 0: none.
 Tensor greedy_decode(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new_tokens, int64_t eos = -1);
 
-/// Settings of sample() (and TransformerLM::generate). The with_* setters chain.
+/// Settings of sample() (and TransformerLM::generate). Setters chain; the same names without arguments read.
 struct SamplingOptions {
-  double temperature = 1.0;  ///< > 0; 0 means greedy
-  int64_t top_k = 0;         ///< 0: no limit
-  double top_p = 1.0;        ///< in (0, 1]; 1: no limit
-  int64_t eos = -1;          ///< token that ends a row; < 0: none
-  Generator* generator = nullptr;  ///< null: heed's default generator
-  SamplingOptions& with_temperature(double t) { temperature = t; return *this; }  ///< sets temperature
-  SamplingOptions& with_top_k(int64_t k) { top_k = k; return *this; }            ///< sets top_k
-  SamplingOptions& with_top_p(double p) { top_p = p; return *this; }             ///< sets top_p
-  SamplingOptions& with_eos(int64_t e) { eos = e; return *this; }                ///< sets eos
-  SamplingOptions& with_generator(Generator* g) { generator = g; return *this; }  ///< sets generator
+  HEED_ARG(double, temperature) = 1.0;  ///< > 0; 0 means greedy
+  HEED_ARG(int64_t, top_k) = 0;  ///< 0: no limit
+  HEED_ARG(double, top_p) = 1.0;  ///< in (0, 1]; 1: no limit
+  HEED_ARG(int64_t, eos) = -1;  ///< token that ends a row; < 0: none
+  HEED_ARG(Generator*, generator) = nullptr;  ///< null: heed's default generator
 };
 
 /// prompt (B, T0) -> (B, T0 + n), n <= max_new_tokens, each new token drawn from sampling_distribution().
@@ -101,16 +97,12 @@ Tensor sample(IncrementalDecoder& decoder, const Tensor& prompt, int64_t max_new
 /// top-k and top-p applied, renormalized; zeros elsewhere.
 std::vector<double> sampling_distribution(const std::vector<double>& logits, const SamplingOptions& options);
 
-/// Settings of beam_search(). The with_* setters chain.
+/// Settings of beam_search(). Setters chain; the same names without arguments read.
 struct BeamSearchOptions {
-  int64_t beam_width = 4;       ///< hypotheses kept per prompt row
-  double length_penalty = 0.6;  ///< alpha of ((5 + len) / 6)^alpha
-  int64_t max_new_tokens = 50;  ///< longest continuation
-  int64_t eos = -1;             ///< token that finishes a hypothesis; < 0: none
-  BeamSearchOptions& with_beam_width(int64_t k) { beam_width = k; return *this; }          ///< sets beam_width
-  BeamSearchOptions& with_length_penalty(double a) { length_penalty = a; return *this; }  ///< sets length_penalty
-  BeamSearchOptions& with_max_new_tokens(int64_t n) { max_new_tokens = n; return *this; }  ///< sets max_new_tokens
-  BeamSearchOptions& with_eos(int64_t e) { eos = e; return *this; }                        ///< sets eos
+  HEED_ARG(int64_t, beam_width) = 4;  ///< hypotheses kept per prompt row
+  HEED_ARG(double, length_penalty) = 0.6;  ///< alpha of ((5 + len) / 6)^alpha
+  HEED_ARG(int64_t, max_new_tokens) = 50;  ///< longest continuation
+  HEED_ARG(int64_t, eos) = -1;  ///< token that finishes a hypothesis; < 0: none
 };
 
 /// One finished (or, at max_new_tokens, unfinished) beam.

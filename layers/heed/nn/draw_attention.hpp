@@ -38,6 +38,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -50,22 +51,9 @@ enum class DrawIndexing {
 
 /// Options of draw_filterbank. Setters chain; the same names without arguments read.
 struct DrawFilterbankOptions {
-  /// Index convention (default OneBased, the paper's).
-  DrawFilterbankOptions& indexing(DrawIndexing v) {
-    indexing_ = v;
-    return *this;
-  }
+  HEED_ARG(DrawIndexing, indexing) = DrawIndexing::OneBased;  ///< index convention (the paper's by default)
   /// Added to each normalizer Z (default 1e-8) so a grid off the image gives zeros, not NaN.
-  DrawFilterbankOptions& eps(double v) {
-    eps_ = v;
-    return *this;
-  }
-  DrawIndexing indexing() const { return indexing_; }  ///< index convention
-  double eps() const { return eps_; }                  ///< guard added to Z
-
- private:
-  DrawIndexing indexing_ = DrawIndexing::OneBased;
-  double eps_ = 1e-8;
+  HEED_ARG(double, eps) = 1e-8;
 };
 
 /// The filters and the derived parameters for a batch. Shapes: batch = params.size(0).
@@ -108,20 +96,11 @@ struct DrawAttentionOptions {
   /// hidden_size of h^dec, n filters a side, an image of height rows by width columns.
   DrawAttentionOptions(int64_t hidden_size, int64_t n, int64_t height, int64_t width)
       : hidden_size_(hidden_size), n_(n), height_(height), width_(width) {}
-  /// Indexing and eps of the filterbank.
-  DrawAttentionOptions& filterbank(const DrawFilterbankOptions& v) {
-    filterbank_ = v;
-    return *this;
-  }
-  int64_t hidden_size() const { return hidden_size_; }  ///< size of h^dec
-  int64_t n() const { return n_; }                      ///< N, filters per side
-  int64_t height() const { return height_; }            ///< B, image rows
-  int64_t width() const { return width_; }              ///< A, image columns
-  const DrawFilterbankOptions& filterbank() const { return filterbank_; }  ///< filterbank options
-
- private:
-  int64_t hidden_size_, n_, height_, width_;
-  DrawFilterbankOptions filterbank_;
+  HEED_ARG(int64_t, hidden_size);  ///< size of h^dec
+  HEED_ARG(int64_t, n);  ///< N, filters per side
+  HEED_ARG(int64_t, height);  ///< B, image rows
+  HEED_ARG(int64_t, width);  ///< A, image columns
+  HEED_ARG(DrawFilterbankOptions, filterbank);  ///< indexing and eps of the filterbank
 };
 
 /// What DrawRead::forward returns.

@@ -36,6 +36,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -44,60 +45,15 @@ namespace heed::nn {
 struct GATConvOptions {
   /// F (input features per node) and F' (output features per head).
   GATConvOptions(int64_t in_channels, int64_t out_channels) : in_channels_(in_channels), out_channels_(out_channels) {}
-  /// K attention heads (default 1).
-  GATConvOptions& heads(int64_t k) {
-    heads_ = k;
-    return *this;
-  }
-  /// Concatenate the heads (K F', default) or average them (F').
-  GATConvOptions& concat(bool on) {
-    concat_ = on;
-    return *this;
-  }
-  /// LeakyReLU slope in the scores (default 0.2).
-  GATConvOptions& negative_slope(double s) {
-    negative_slope_ = s;
-    return *this;
-  }
-  /// Dropout on the attention coefficients while training (default 0).
-  GATConvOptions& dropout(double p) {
-    dropout_ = p;
-    return *this;
-  }
-  /// Dropout on the input features while training (default 0).
-  GATConvOptions& input_dropout(double p) {
-    input_dropout_ = p;
-    return *this;
-  }
-  /// Let every node attend to itself (default true).
-  GATConvOptions& add_self_loops(bool on) {
-    add_self_loops_ = on;
-    return *this;
-  }
-  /// Learn the output bias (default true).
-  GATConvOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  int64_t in_channels() const { return in_channels_; }          ///< F
-  int64_t out_channels() const { return out_channels_; }        ///< F'
-  int64_t heads() const { return heads_; }                      ///< K
-  bool concat() const { return concat_; }                       ///< concatenate (else average) the heads
-  double negative_slope() const { return negative_slope_; }     ///< LeakyReLU slope
-  double dropout() const { return dropout_; }                   ///< attention dropout probability
-  double input_dropout() const { return input_dropout_; }       ///< input dropout probability
-  bool add_self_loops() const { return add_self_loops_; }       ///< with self-loops
-  bool bias() const { return bias_; }                           ///< with an output bias
-
- private:
-  int64_t in_channels_, out_channels_;
-  int64_t heads_ = 1;
-  bool concat_ = true;
-  double negative_slope_ = 0.2;
-  double dropout_ = 0.0;
-  double input_dropout_ = 0.0;
-  bool add_self_loops_ = true;
-  bool bias_ = true;
+  HEED_ARG(int64_t, in_channels);  ///< F
+  HEED_ARG(int64_t, out_channels);  ///< F'
+  HEED_ARG(int64_t, heads) = 1;  ///< K attention heads
+  HEED_ARG(bool, concat) = true;  ///< concatenate the heads (K F') or average them (F')
+  HEED_ARG(double, negative_slope) = 0.2;  ///< LeakyReLU slope in the scores
+  HEED_ARG(double, dropout) = 0.0;  ///< dropout on the attention coefficients while training
+  HEED_ARG(double, input_dropout) = 0.0;  ///< dropout on the input features while training
+  HEED_ARG(bool, add_self_loops) = true;  ///< let every node attend to itself
+  HEED_ARG(bool, bias) = true;  ///< learn the output bias
 };
 
 /// What GATConv and GATv2Conv return.
@@ -112,7 +68,7 @@ class GATConv : public Module {
   explicit GATConv(const GATConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
   /// One head, concatenated, with self-loops and bias.
   GATConv(int64_t in_channels, int64_t out_channels) : GATConv(GATConvOptions(in_channels, out_channels)) {}
-  void reset();  ///< glorot weights and attention vectors, zero bias (PyG's init)
+  void reset() override;  ///< glorot weights and attention vectors, zero bias (PyG's init)
   /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;
@@ -155,7 +111,7 @@ class GATv2Conv : public Module {
   explicit GATv2Conv(const GATv2ConvOptions& options);  ///< throws on non-positive sizes or invalid dropout
   /// One head, concatenated, with self-loops and bias.
   GATv2Conv(int64_t in_channels, int64_t out_channels) : GATv2Conv(GATv2ConvOptions(in_channels, out_channels)) {}
-  void reset();  ///< PyG's init (see above)
+  void reset() override;  ///< PyG's init (see above)
   /// x (n, F) with adjacency (n, n), or x (B, n, F) with adjacency (n, n) (shared) or (B, n, n); Bool.
   GATConvOutput forward(const Tensor& x, const Tensor& adjacency);
   std::string extra_repr() const override;

@@ -40,6 +40,7 @@
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
 #include "heed/ops/attention.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -70,32 +71,11 @@ LinearAttentionOutput linear_attention_parallel(const Tensor& q, const Tensor& k
 struct LinearAttentionOptions {
   /// E and H; E must be divisible by H.
   LinearAttentionOptions(int64_t embed_dim, int64_t num_heads) : embed_dim_(embed_dim), num_heads_(num_heads) {}
-  /// Causal (autoregressive) attention via the RNN form (default false).
-  LinearAttentionOptions& causal(bool on) {
-    causal_ = on;
-    return *this;
-  }
-  /// Learn in_proj_bias and out_proj.bias (default true).
-  LinearAttentionOptions& bias(bool on) {
-    bias_ = on;
-    return *this;
-  }
-  /// Added to the normalizer (default kLinearAttentionEps).
-  LinearAttentionOptions& eps(double value) {
-    eps_ = value;
-    return *this;
-  }
-  int64_t embed_dim() const { return embed_dim_; }  ///< E
-  int64_t num_heads() const { return num_heads_; }  ///< H
-  bool causal() const { return causal_; }           ///< causal form
-  bool bias() const { return bias_; }               ///< with biases
-  double eps() const { return eps_; }               ///< normalizer guard
-
- private:
-  int64_t embed_dim_, num_heads_;
-  bool causal_ = false;
-  bool bias_ = true;
-  double eps_ = kLinearAttentionEps;
+  HEED_ARG(int64_t, embed_dim);  ///< E
+  HEED_ARG(int64_t, num_heads);  ///< H
+  HEED_ARG(bool, causal) = false;  ///< causal (autoregressive) attention via the RNN form
+  HEED_ARG(bool, bias) = true;  ///< learn in_proj_bias and out_proj.bias
+  HEED_ARG(double, eps) = kLinearAttentionEps;  ///< added to the normalizer
 };
 
 /// Multi-head linear attention (Katharopoulos et al. 2020) with MultiheadAttention's projections: SDPA's
@@ -106,7 +86,7 @@ class LinearAttention : public Module {
   /// Not causal, with biases.
   LinearAttention(int64_t embed_dim, int64_t num_heads)
       : LinearAttention(LinearAttentionOptions(embed_dim, num_heads)) {}
-  void reset();  ///< xavier_uniform_ in_proj_weight, zero biases (as MultiheadAttention)
+  void reset() override;  ///< xavier_uniform_ in_proj_weight, zero biases (as MultiheadAttention)
   /// query (N, L, E), key and value (N, S, E) (S == L when causal); key_keep (N, S) Bool (true = real
   /// key) or undefined. need_weights = true runs the quadratic parallel form instead (same output up to
   /// rounding) and also returns its weights (N, H, L, S), for drawing.

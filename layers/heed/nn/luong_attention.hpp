@@ -45,6 +45,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -69,27 +70,14 @@ const char* luong_align_name(LuongAlign align);  ///< "global", "local-m", "loca
 struct LuongAttentionOptions {
   /// query_size Dq = the decoder's hidden size; key_size defaults to it (required for Dot).
   explicit LuongAttentionOptions(int64_t query_size) : query_size_(query_size), key_size_(query_size) {}
-#define HEED_LUONG_ARG(T, name)         \
-  LuongAttentionOptions& name(T value) { \
-    name##_ = value;                    \
-    return *this;                       \
-  }                                     \
-  T name() const { return name##_; }
-  HEED_LUONG_ARG(int64_t, query_size)         ///< Dq, the decoder state size
-  HEED_LUONG_ARG(int64_t, key_size)           ///< Dk, the encoder state size
-  HEED_LUONG_ARG(LuongScore, score)           ///< score function (default Dot)
-  HEED_LUONG_ARG(LuongAlign, align)           ///< alignment (default Global)
-  HEED_LUONG_ARG(int64_t, units)              ///< Concat's and local-p's hidden width; 0 = query_size
-  HEED_LUONG_ARG(int64_t, window)             ///< D for local alignment
-  HEED_LUONG_ARG(int64_t, max_source_length)  ///< S_max for the Location score
-  HEED_LUONG_ARG(int64_t, output_size)        ///< rows of W_c; 0 = query_size
-#undef HEED_LUONG_ARG
-
- private:
-  int64_t query_size_, key_size_;
-  LuongScore score_ = LuongScore::Dot;
-  LuongAlign align_ = LuongAlign::Global;
-  int64_t units_ = 0, window_ = 10, max_source_length_ = 0, output_size_ = 0;
+  HEED_ARG(int64_t, query_size);  ///< Dq, the decoder state size
+  HEED_ARG(int64_t, key_size);  ///< Dk, the encoder state size (default Dq)
+  HEED_ARG(LuongScore, score) = LuongScore::Dot;  ///< score function
+  HEED_ARG(LuongAlign, align) = LuongAlign::Global;  ///< alignment
+  HEED_ARG(int64_t, units) = 0;  ///< Concat's and local-p's hidden width; 0 = query_size
+  HEED_ARG(int64_t, window) = 10;  ///< D for local alignment
+  HEED_ARG(int64_t, max_source_length) = 0;  ///< S_max for the Location score
+  HEED_ARG(int64_t, output_size) = 0;  ///< rows of W_c; 0 = query_size
 };
 
 struct AttentionMemory;
@@ -108,7 +96,6 @@ class LuongAttention : public Module {
   /// Creates the projections the score and alignment need; throws on inconsistent sizes (e.g. Dot with
   /// Dq != Dk, Location without max_source_length).
   explicit LuongAttention(const LuongAttentionOptions& options);
-  void reset();  ///< re-draws every parameter (PyTorch Linear init)
   /// keys (N, S, Dk), keep_mask Bool (N, S) or undefined.
   AttentionMemory precompute(const Tensor& keys, const Tensor& keep_mask = Tensor());
   /// query h_t (N, Dq). step = t, the decoder step (needed by local-m only).

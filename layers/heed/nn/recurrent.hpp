@@ -146,6 +146,7 @@ class RecurrentBase : public Module {
  public:
   /// Re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H)).
   void reset_parameters();
+  void reset() override { reset_parameters(); }  ///< reset_parameters()
   /// Per layer, then direction: weight_ih, weight_hh, bias_ih, bias_hh (biases only with bias=true).
   const std::vector<Tensor>& flat_weights() const { return flat_weights_; }
   std::string extra_repr() const override;
@@ -223,6 +224,7 @@ class GRU : public RecurrentBase {
 class RecurrentCellBase : public Module {
  public:
   void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
+  void reset() override { reset_parameters(); }  ///< reset_parameters()
   std::string extra_repr() const override;
   Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
   Tensor weight_hh;  ///< (G H, H)

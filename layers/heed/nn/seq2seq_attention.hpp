@@ -33,6 +33,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -65,12 +66,9 @@ struct BahdanauAttentionOptions {
   /// Dq (decoder state), Dk (encoder output) and the hidden width of the score.
   BahdanauAttentionOptions(int64_t query_size, int64_t key_size, int64_t units)
       : query_size_(query_size), key_size_(key_size), units_(units) {}
-  int64_t query_size() const { return query_size_; }  ///< Dq
-  int64_t key_size() const { return key_size_; }      ///< Dk
-  int64_t units() const { return units_; }            ///< width of W q and U h̄_s in the score
-
- private:
-  int64_t query_size_, key_size_, units_;
+  HEED_ARG(int64_t, query_size);  ///< Dq
+  HEED_ARG(int64_t, key_size);  ///< Dk
+  HEED_ARG(int64_t, units);  ///< width of W q and U h̄_s in the score
 };
 
 /// Additive attention, the paper's form: no biases, no normalisation (TFA's BahdanauAttention with

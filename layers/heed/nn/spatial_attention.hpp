@@ -46,6 +46,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
@@ -59,24 +60,11 @@ struct SpatialAttentionOptions {
   /// D: annotation size, Hd: decoder state size, A: attention (hidden) size.
   SpatialAttentionOptions(int64_t annotation_size, int64_t hidden_size, int64_t attention_size)
       : annotation_size_(annotation_size), hidden_size_(hidden_size), attention_size_(attention_size) {}
-  SpatialAttentionOptions& gate(bool on) {  ///< the gating scalar β (default on)
-    gate_ = on;
-    return *this;
-  }
-  SpatialAttentionOptions& score_bias(bool on) {  ///< the constant c in e (default on)
-    score_bias_ = on;
-    return *this;
-  }
-  int64_t annotation_size() const { return annotation_size_; }  ///< D
-  int64_t hidden_size() const { return hidden_size_; }          ///< Hd
-  int64_t attention_size() const { return attention_size_; }    ///< A
-  bool gate() const { return gate_; }                           ///< with β
-  bool score_bias() const { return score_bias_; }               ///< with c
-
- private:
-  int64_t annotation_size_, hidden_size_, attention_size_;
-  bool gate_ = true;
-  bool score_bias_ = true;
+  HEED_ARG(int64_t, annotation_size);  ///< D
+  HEED_ARG(int64_t, hidden_size);  ///< Hd
+  HEED_ARG(int64_t, attention_size);  ///< A
+  HEED_ARG(bool, gate) = true;  ///< the gating scalar β
+  HEED_ARG(bool, score_bias) = true;  ///< the constant c in e
 };
 
 /// What soft attention (SpatialAttention::forward) returns.
@@ -100,7 +88,6 @@ struct HardAttentionOutput {
 class SpatialAttention : public Module {
  public:
   explicit SpatialAttention(const SpatialAttentionOptions& options);  ///< throws on non-positive sizes
-  void reset();  ///< every Linear re-drawn with PyTorch's init
 
   /// W_c a + b (N, L, A) for annotations (N, L, D): compute once per image, pass to every step.
   Tensor project_annotations(const Tensor& annotations);
@@ -142,32 +129,10 @@ Tensor reinforce_surrogate_loss(const Tensor& log_likelihood, const Tensor& samp
 
 /// Settings of HardAttentionTrainer (arctic-captions' values by default). Setters chain.
 struct HardAttentionTrainerOptions {
-  HardAttentionTrainerOptions& reward_scale(double v) {  ///< λ_r (arctic: 1/10 via its x10 on the cost)
-    reward_scale_ = v;
-    return *this;
-  }
-  HardAttentionTrainerOptions& entropy_weight(double v) {  ///< λ_e (arctic alpha_entropy_c = 0.002)
-    entropy_weight_ = v;
-    return *this;
-  }
-  HardAttentionTrainerOptions& baseline_decay(double v) {  ///< 0.9 in the paper and arctic
-    baseline_decay_ = v;
-    return *this;
-  }
-  HardAttentionTrainerOptions& semi_sampling_p(double v) {  ///< probability of an expectation minibatch
-    semi_sampling_p_ = v;
-    return *this;
-  }
-  double reward_scale() const { return reward_scale_; }        ///< λ_r (default 0.1)
-  double entropy_weight() const { return entropy_weight_; }    ///< λ_e (default 0.002)
-  double baseline_decay() const { return baseline_decay_; }    ///< decay of the moving-average baseline (0.9)
-  double semi_sampling_p() const { return semi_sampling_p_; }  ///< expectation-minibatch probability (0.5)
-
- private:
-  double reward_scale_ = 0.1;
-  double entropy_weight_ = 0.002;
-  double baseline_decay_ = 0.9;
-  double semi_sampling_p_ = 0.5;
+  HEED_ARG(double, reward_scale) = 0.1;  ///< λ_r (arctic: 1/10 via its x10 on the cost)
+  HEED_ARG(double, entropy_weight) = 0.002;  ///< λ_e (arctic alpha_entropy_c = 0.002)
+  HEED_ARG(double, baseline_decay) = 0.9;  ///< decay of the moving-average baseline (0.9 in the paper and arctic)
+  HEED_ARG(double, semi_sampling_p) = 0.5;  ///< probability of an expectation minibatch
 };
 
 /// Holds the moving-average baseline and draws the semi-sampling coin, per minibatch:
