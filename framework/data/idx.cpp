@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "heed/ops.hpp"
+#include "ops/common.hpp"
 
 namespace heed::data {
 namespace {
@@ -61,9 +62,11 @@ IdxArray read_idx(const std::string& path, int64_t expected_dims, int64_t max_it
                d, dims);
     array.shape.push_back((int64_t{be[0]} << 24) | (int64_t{be[1]} << 16) | (int64_t{be[2]} << 8) | int64_t{be[3]});
   }
-  const int64_t total = shape_numel(array.shape);
-  HEED_CHECK(total <= (int64_t{1} << 34), "read_idx: '{}' declares shape {}, too large to read", path,
-             shape_str(array.shape));
+  // The sizes are checked before anything is multiplied or allocated: a header can declare up to
+  // 255 sizes of up to 2^32 - 1 each.
+  const int64_t total = detail::checked_numel(array.shape, fmt::format("read_idx: '{}'", path).c_str());
+  HEED_CHECK(total <= (int64_t{1} << 34), "read_idx: '{}' declares shape {}, too large to read (more than 2^34 bytes)",
+             path, shape_str(array.shape));
   // Grow as data arrives, so a corrupt header cannot make us allocate a huge buffer up front.
   std::size_t have = 0;
   while (static_cast<int64_t>(have) < total) {
