@@ -470,3 +470,16 @@ TEST_CASE("parse_safetensors: the loader's checks on bytes in memory; a save loa
   CHECK(file.metadata.at("note") == "x");
   CHECK(contains(error_of([&] { heed::io::parse_safetensors(bytes.substr(0, bytes.size() - 1), "cut"); }), "'cut'"));
 }
+
+TEST_CASE("empty tensors are contiguous, however many size-0 axes they have (found by fuzz_safetensors)") {
+  CHECK(heed::zeros({0}).is_contiguous());
+  CHECK(heed::zeros({0, 0}).is_contiguous());
+  CHECK(heed::zeros({3, 0, 2}).is_contiguous());
+  CHECK(heed::zeros({0, 5}).transpose(0, 1).is_contiguous());
+  // The input that found it: a checkpoint entry of shape [0, 0].
+  const auto file = heed::io::parse_safetensors(
+      safetensors_bytes(R"({"empty":{"dtype":"F32","shape":[0,0],"data_offsets":[0,0]}})"), "empty");
+  REQUIRE(file.tensors.size() == 1);
+  CHECK(file.tensors[0].second.shape() == Shape{0, 0});
+  CHECK(file.tensors[0].second.is_contiguous());
+}
