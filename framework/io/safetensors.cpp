@@ -174,9 +174,8 @@ void check_utf8(const std::string& text, const std::string& what, const std::str
              what, bad == std::string::npos ? 0 : static_cast<unsigned char>(text[bad]), bad, path);
 }
 
-}  // namespace
-
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+// The bytes of a safetensors file; `path` names it in messages.
+std::string serialize(const NamedTensors& tensors, const Metadata& metadata, const std::string& path) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   for (const auto& [key, value] : metadata) {
     check_utf8(key, fmt::format("the metadata key '{}'", printable(key)), path);
@@ -213,7 +212,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     const std::size_t nbytes = static_cast<std::size_t>(d.numel()) * dtype_size(d.dtype());
     bytes.append(static_cast<const char*>(d.impl()->storage->data()) + d.offset() * dtype_size(d.dtype()), nbytes);
   }
-  write_file_atomic(path, bytes);
+  return bytes;
+}
+
+}  // namespace
+
+std::string serialize_safetensors(const NamedTensors& tensors, const Metadata& metadata) {
+  return serialize(tensors, metadata, "<memory>");
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+  write_file_atomic(path, serialize(tensors, metadata, path));
 }
 
 // ---- reading ---------------------------------------------------------------------------------------------

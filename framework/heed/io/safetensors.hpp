@@ -45,6 +45,8 @@ struct SafetensorsFile {
 /// Throws heed::Error on an undefined tensor, a duplicate or reserved name, a name or metadata key or
 /// value that is not valid UTF-8 (naming it), or a write failure.
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+/// The bytes save_safetensors writes (same checks; messages name "<memory>" instead of a path).
+std::string serialize_safetensors(const NamedTensors& tensors, const Metadata& metadata = {});
 /// Reads and validates a whole safetensors file; throws heed::Error naming the file (and key) on any defect.
 SafetensorsFile load_safetensors(const std::string& path);
 /// The same checks on the bytes of a safetensors file already in memory; `path` names it in messages.
