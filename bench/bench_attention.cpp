@@ -1,5 +1,5 @@
 // bench/bench_attention.cpp — attention forward + backward against sequence length: heed's naive and
-// flash SDPA kernels on the workload of ../shared/bench/peers/mha_scaling.py (q, k, v (1, 4, T, 64)
+// flash SDPA kernels on the workload of the PyTorch peer mha_scaling.py in PEERS_DIR (q, k, v (1, 4, T, 64)
 // float32, random upstream gradient), and heed's MultiheadAttention (E = 256, 4 heads of 64, batch 1,
 // self-attention) with weights (naive kernel) and without (flash). One JSON line per row, the peer's
 // fields plus impl "heed".

@@ -1,4 +1,5 @@
-// bench/bench_core.cpp — heed's core costs, one JSON line per row (the format of ../shared/bench/peers).
+// bench/bench_core.cpp — heed's core costs, one JSON line per row (the format of the PyTorch
+// peer scripts that bench/run_core.sh runs beside it).
 //
 //   gemm             float32 n x n matmul (n = 256, 512, 1024) through heed::matmul and through a direct
 //                    cblas_sgemm on the same buffers, timed call by call in alternation; GFLOP/s and ratio

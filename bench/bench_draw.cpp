@@ -1,5 +1,5 @@
-// bench/bench_draw.cpp — one DRAW training step, the workload of ../shared/bench/peers/draw_step.py, printed
-// as the same JSON line (impl "heed").
+// bench/bench_draw.cpp — one DRAW training step, the workload of the PyTorch peer draw_step.py (in
+// PEERS_DIR), printed as the same JSON line (impl "heed").
 //
 //   28 x 28 images, batch 64, T = 10, read N = 2, write N = 5, encoder LSTMCell(2·2² + 256 -> 256), decoder
 //   LSTMCell(100 -> 256), z 100; attention parameters from h_dec through Linear(256, 5) (heed::nn::DrawRead,

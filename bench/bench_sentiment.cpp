@@ -1,5 +1,5 @@
 // bench/bench_sentiment.cpp — one training step of the seed's sentiment model, the workload of
-// ../shared/bench/peers/sentiment_lstm_attn.py, printed as the same JSON line (impl "heed").
+// the PyTorch peer sentiment_lstm_attn.py (in PEERS_DIR), printed as the same JSON line (impl "heed").
 //
 //   Embedding(5000, 32) -> LSTM(100, all hidden states H (B, T, 100), batch_first)
 //   last_hidden: context = h_n[-1]

@@ -1,5 +1,5 @@
 // bench/bench_transformer.cpp — Transformer training steps, the workloads of
-// ../shared/bench/peers/transformer_block.py printed as the same JSON lines (impl "heed"), plus the
+// the PyTorch peer transformer_block.py (in PEERS_DIR) printed as the same JSON lines (impl "heed"), plus the
 // speed of cached against uncached generation.
 //
 //   token_cls       Embedding(1000, 128) + learned positions (1, 64, 128) -> TransformerEncoder(2 x

@@ -2,7 +2,8 @@
 """PyTorch peer of bench_core's elementwise rows: add, mul, tanh, exp, sigmoid, relu forward on 1M float32
 elements, ns per element (new output tensor per call, as heed allocates one). Rows for 1 and for
 BENCH_THREADS (2) intra-op threads: heed's elementwise kernels are single-threaded. Timing as the peers:
-5 warm-up calls, then >= BENCH_ITERS (20) calls and >= 0.4 s; median (../shared/bench/peers/_bench_common.py).
+5 warm-up calls, then >= BENCH_ITERS (20) calls and >= 0.4 s; median (the peers' _bench_common.py,
+imported from PEERS_DIR).
 """
 import os
 import sys

@@ -2,7 +2,7 @@
 """PyTorch peer of bench_attention's MultiheadAttention rows: torch.nn.MultiheadAttention(256, 4,
 batch_first=True), self-attention on x (1, T, 256), forward + backward with a random upstream gradient,
 need_weights=True ("mha_naive") and need_weights=False ("mha_flash"; in torch 1.13 training this is the
-same math path without returning the weights). Measured exactly as ../shared/bench/peers/mha_scaling.py
+same math path without returning the weights). Measured exactly as the SDPA peer mha_scaling.py
 (fresh child process per row, glibc mmap threshold 64K, clear_refs=5, VmHWM - VmRSS; timing from its
 _bench_common). Usage: peer_mha.py T [T ...]; PEERS_DIR points at the peers folder.
 """

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Attention forward+backward against sequence length, heed (bench_attention) and PyTorch
-# (../shared/bench/peers/mha_scaling.py for SDPA, bench/peer_mha.py for nn.MultiheadAttention) alternately in one run, then per length the times, the peak extra
-# memory and the ratios heed/PyTorch (< 1: heed faster / smaller). Both sides measure memory the same
-# way (fresh process per row, glibc mmap threshold 64K, VmHWM - VmRSS around one fwd+bwd step).
+# (the peer mha_scaling.py in PEERS_DIR for SDPA, bench/peer_mha.py for nn.MultiheadAttention) alternately
+# in one run, then per length the times, the peak extra memory and the ratios heed/PyTorch (< 1: heed
+# faster / smaller). Both sides measure memory the same way (fresh process per row, glibc mmap threshold
+# 64K, VmHWM - VmRSS around one fwd+bwd step).
 #
 # Usage:  bench/run_attention.sh [SEQ ...]     (default 128 256 512 1024 2048 4096)
 # Knobs: ROUNDS (1), THREADS (1: torch.set_num_threads and OPENBLAS_NUM_THREADS; heed's flash kernel is

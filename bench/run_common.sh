@@ -1,6 +1,7 @@
 # Sourced by the bench/run_*.sh scripts: the settings every heed-versus-PyTorch run shares, and helpers.
 #   PY       Debian's python3 (it has python3-torch)
-#   PEERS    the PyTorch peers (PEERS_DIR, default ../shared/bench/peers next to the repository)
+#   PEERS    the folder of the PyTorch peer scripts, which are not part of heed: PEERS_DIR (when unset,
+#            the folder shared/bench/peers beside the repository's own folder is tried)
 # Environment both sides read: BENCH_QUIET_WAIT (10 here: seconds each measurement waits for an idle
 # machine), BENCH_RETRIES (0 here), OMP_WAIT_POLICY (PASSIVE: PyTorch's OpenMP workers otherwise spin
 # against OpenBLAS), OPENBLAS_CORETYPE (Haswell when unset: OpenBLAS 0.3.21 does not recognize newer CPUs,

@@ -8,7 +8,7 @@
 #
 # Knobs (environment):
 #   HEED_BENCH_BIN   the bench_core binary (default: build/bench/bench_core, else build-*/bench/bench_core)
-#   PEERS_DIR        the PyTorch peers (default: ../shared/bench/peers next to the repository)
+#   PEERS_DIR        the folder of the PyTorch peer scripts (not part of heed; see run_common.sh)
 #   BENCH_QUIET_WAIT (10 here)  seconds each measurement waits for an idle machine (both sides)
 #   BENCH_RETRIES    (0 here)   the peers' re-measure-when-disturbed retries (bench_core does not retry)
 #   OMP_WAIT_POLICY  (PASSIVE)  as run_all.sh: PyTorch's OpenMP workers otherwise spin against OpenBLAS

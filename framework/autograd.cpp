@@ -1,7 +1,11 @@
 // framework/autograd.cpp — the tape and the reverse pass (rules in heed/autograd.hpp).
 #include "heed/autograd.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ops/common.hpp"
@@ -19,7 +23,9 @@ struct Tape {
   std::vector<TapeEntry> entries;
   uint64_t generation = 1;
   bool grad_enabled = true;
+  bool anomaly = false;                  // anomaly mode (heed/autograd.hpp)
   const char* running_op = "";
+  const TensorImpl* running_output = nullptr;  // the output of the entry whose backward runs (anomaly messages)
 };
 
 Tape& tape() {
@@ -46,7 +52,84 @@ void add_into(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// Whether any of n consecutive values is NaN or ±Inf (all exponent bits set): the largest exponent field
+// is the all-ones one. An integer max with no early exit, so the loop vectorizes — anomaly mode's scan of
+// every output is mostly this loop.
+template <class T>
+bool any_nonfinite(const T* p, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits exponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits largest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, p + i, sizeof b);
+    b &= exponent;
+    largest = b > largest ? b : largest;
+  }
+  return largest == exponent;
+}
+
+// The first element of t (row-major) that is NaN or ±Inf: its index and value. Index -1: none (or t
+// is not a float tensor). Reads any view directly: calling an op here would recurse into the check.
+std::pair<int64_t, double> first_nonfinite(const Tensor& t) {
+  if (!t.defined() || (t.dtype() != DType::Float32 && t.dtype() != DType::Float64)) return {-1, 0.0};
+  std::pair<int64_t, double> found{-1, 0.0};
+  HEED_DISPATCH_FLOAT(t.dtype(), "anomaly mode", [&] {
+    const scalar_t* p = t.data<scalar_t>();
+    if (t.is_contiguous() && !any_nonfinite(p, t.numel())) return;  // the common case, in one pass
+    int64_t index = 0;
+    const Shape& strides = t.strides();
+    detail::strided_loop(t.shape(), {&strides}, [&](const int64_t* off, int64_t n, const int64_t* inner) {
+      if (found.first >= 0) return;
+      if (inner[0] == 1 && !any_nonfinite(p + off[0], n)) {
+        index += n;
+        return;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const scalar_t v = p[off[0] + i * inner[0]];
+        if (!std::isfinite(v)) {
+          found = {index + i, static_cast<double>(v)};
+          return;
+        }
+      }
+      index += n;
+    });
+  });
+  return found;
+}
+
+std::string nonfinite_name(double v) { return std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }
+
+template <class Inputs>
+void check_forward(const char* op, const Tensor& output, const Inputs& inputs) {
+  const auto [index, value] = first_nonfinite(output);
+  if (index < 0) return;
+  std::string shapes, nonfinite_inputs;
+  int k = 0;
+  for (const Tensor& in : inputs) {
+    if (!in.defined()) {
+      ++k;
+      continue;
+    }
+    shapes += (shapes.empty() ? "" : ", ") + shape_str(in.shape());
+    const auto [i, v] = first_nonfinite(in);
+    if (i >= 0)
+      nonfinite_inputs += fmt::format("{}input {} already holds {} (element {})",
+                                      nonfinite_inputs.empty() ? "" : "; ", k, nonfinite_name(v), i);
+    ++k;
+  }
+  const char* running = tape().running_op;
+  throw Error(fmt::format("anomaly mode: {} produced {} in its output of shape {} (element {}); inputs of shape {}: "
+                          "{}{}",
+                          op, nonfinite_name(value), shape_str(output.shape()), index, shapes,
+                          nonfinite_inputs.empty() ? std::string("all finite") : nonfinite_inputs,
+                          *running ? fmt::format(" (while running the backward of {})", running) : std::string()));
+}
+
 }  // namespace
+
+bool is_anomaly_enabled() { return tape().anomaly; }
+void set_anomaly_enabled(bool enabled) { tape().anomaly = enabled; }
 
 bool is_grad_enabled() { return tape().grad_enabled; }
 void set_grad_enabled(bool enabled) { tape().grad_enabled = enabled; }
@@ -66,6 +149,15 @@ bool should_record(std::initializer_list<Tensor> inputs) {
   return false;
 }
 
+bool detail::begin_record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs) {
+  Tape& t = tape();
+  if (t.anomaly) check_forward(op, output, inputs);
+  if (!t.grad_enabled) return false;
+  for (const Tensor& in : inputs)
+    if (in.defined() && in.impl()->requires_grad) return true;
+  return false;
+}
+
 void detail::push_entry(const char* op, const Tensor& output, BackwardFn backward) {
   Tape& t = tape();
   TensorImpl* out = output.impl();
@@ -76,6 +168,7 @@ void detail::push_entry(const char* op, const Tensor& output, BackwardFn backwar
 }
 
 void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (tape().anomaly) check_forward(op, output, inputs);
   if (!tape().grad_enabled) return;
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.impl()->requires_grad);
@@ -97,6 +190,20 @@ void accumulate_grad(const Tensor& input, Tensor grad) {
              shape_str(impl->shape));
   HEED_CHECK(grad.dtype() == impl->dtype, "{}: backward produced a {} gradient for a {} input of shape {}", op,
              dtype_name(grad.dtype()), dtype_name(impl->dtype), shape_str(impl->shape));
+  if (tape().anomaly) {
+    const auto [index, value] = first_nonfinite(grad);
+    if (index >= 0) {
+      const TensorImpl* out = tape().running_output;
+      if (std::strcmp(op, "backward") == 0)
+        throw Error(fmt::format("anomaly mode: the seed gradient given to backward() holds {} (element {}) for a "
+                                "tensor of shape {}", nonfinite_name(value), index, shape_str(impl->shape)));
+      throw Error(fmt::format(
+          "anomaly mode: the backward of {}{} produced {} in the gradient for its input of shape {} (element {})",
+          *op ? op : "(no op: accumulate_grad called outside backward)",
+          out ? fmt::format(" (output of shape {})", shape_str(out->shape)) : std::string(), nonfinite_name(value),
+          shape_str(impl->shape), index));
+    }
+  }
   if (!impl->grad) {
     // Adopt the buffer when nobody else can see it (moved in, dense, unshared); otherwise copy, so that
     // a later in-place accumulation never writes into a tensor that another gradient also uses.
@@ -161,7 +268,10 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
 
   struct RunningOpReset {
     Tape& t;
-    ~RunningOpReset() { t.running_op = ""; }
+    ~RunningOpReset() {
+      t.running_op = "";
+      t.running_output = nullptr;
+    }
   } reset{t};
   for (int64_t i = r->tape_index; i >= 0; --i) {
     TapeEntry& e = t.entries[static_cast<std::size_t>(i)];
@@ -169,9 +279,11 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     Tensor grad_out(e.output->grad);
     if (!e.output->retains_grad) e.output->grad.reset();
     t.running_op = e.op;
+    t.running_output = e.output.get();
     e.backward(grad_out);
   }
   t.running_op = "backward";
+  t.running_output = nullptr;
   for (auto& [out, earlier] : earlier_grads) {
     if (out->grad) {
       add_into(Tensor(out->grad), Tensor(earlier));

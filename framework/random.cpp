@@ -1,6 +1,7 @@
 // framework/random.cpp — the seedable generator behind every random op.
 #include "heed/random.hpp"
 
+#include <atomic>
 #include <cmath>
 #include <sstream>
 
@@ -58,11 +59,19 @@ void Generator::set_state(const std::string& state) {
   spare_normal_ = spare;
 }
 
+namespace {
+// The seed of default generators not yet created: 5489 until manual_seed is called (heed/random.hpp).
+std::atomic<uint64_t> g_default_seed{5489u};
+}  // namespace
+
 Generator& default_generator() {
-  static Generator g(5489u);
+  thread_local Generator g(g_default_seed.load(std::memory_order_relaxed));
   return g;
 }
 
-void manual_seed(uint64_t seed) { default_generator().seed(seed); }
+void manual_seed(uint64_t seed) {
+  g_default_seed.store(seed, std::memory_order_relaxed);
+  default_generator().seed(seed);
+}
 
 }  // namespace heed

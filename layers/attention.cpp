@@ -1,6 +1,6 @@
 // layers/attention.cpp — keep-masks, scaled_dot_product_attention (kernel choice and the naive kernel)
 // and MultiheadAttention. The naive kernel is composed from recorded ops (matmul, masked_softmax,
-// dropout), so its gradient is theirs; the flash kernel is its own op (flash_attention.cpp).
+// dropout), so its gradient is theirs; the flash kernel is its own op (framework/ops/flash_attention.cpp).
 #include "heed/nn/attention.hpp"
 
 #include <algorithm>

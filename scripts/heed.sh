@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # heed's one entry point for setting up, building, testing and running.
 #
-#   bash scripts/heed.sh example   install what is missing, build (Release), run the flagship example
-#   bash scripts/heed.sh test      install what is missing, build, run the whole test suite (Release, then
-#                                  AddressSanitizer + UndefinedBehaviorSanitizer), then every fuzz target
-#                                  for 10 s (clang, tests/fuzz)
-#   bash scripts/heed.sh deps      only install the Debian packages heed needs
+#   bash scripts/heed.sh example   install what is missing, build the library and the flagship (Release), run it
+#   bash scripts/heed.sh test      install what is missing (test-only packages too), build everything, run the
+#                                  whole test suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer),
+#                                  then every fuzz target for 10 s (clang, tests/fuzz)
+#   bash scripts/heed.sh deps      only install the Debian packages heed needs (add --test for the test-only
+#                                  ones)
 #
 # Works on a fresh Debian 12 as root (uses sudo when not root). Environment: HEED_JOBS (default: nproc),
 # HEED_SKIP_ASAN=1 to skip the sanitizer pass, HEED_SKIP_FUZZ=1 to skip the fuzz targets.
@@ -22,11 +23,16 @@ PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
   doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist bible-kjv)
-PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz targets (tests/fuzz) and the clang build test: clang, libFuzzer
+# Test-only: PyTorch for /usr/bin/python3, so the interop tests (a heed checkpoint loaded by PyTorch:
+# tests/test_interop.cpp, the snippet_interop_lstm_py test) run instead of being reported as skipped.
+# `example` does not need it (it is large).
+# The run report's browser test (tests/browser) renders it in Chromium, with Debian's Chart.js.
+TEST_PACKAGES=(python3-torch chromium fonts-dejavu-core libjs-chart.js)
+TEST_PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz targets (tests/fuzz) and clang_build: clang, libFuzzer
 
-deps() {
+deps() {  # deps [package...]: installs PACKAGES and the given extra packages, when missing
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -38,18 +44,18 @@ deps() {
   fi
 }
 
-build() {  # build <dir> [cmake args...]
+build() {  # build <dir> [cmake args...]; BUILD_TARGETS="a b" builds only those targets
   local dir="$1"; shift
   cmake -S . -B "$dir" "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+  cmake --build "$dir" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
 }
 
 case "${1:-}" in
   deps)
-    deps ;;
+    if [ "${2:-}" = --test ]; then deps "${TEST_PACKAGES[@]}"; else deps; fi ;;
   example)
     deps
-    build build -DCMAKE_BUILD_TYPE=Release
+    BUILD_TARGETS=sentiment build build -DCMAKE_BUILD_TYPE=Release   # the library and the flagship only
     shift
     # Its checkpoints and attention.png go to out/sentiment (git ignores out/) unless --out is given.
     case " $* " in
@@ -57,7 +63,7 @@ case "${1:-}" in
       *) mkdir -p out/sentiment && exec ./build/examples/sentiment/sentiment --out out/sentiment "$@" ;;
     esac ;;
   test)
-    deps
+    deps "${TEST_PACKAGES[@]}"
     start=$(date +%s)
     build build -DCMAKE_BUILD_TYPE=Release
     (cd build && OPENBLAS_NUM_THREADS=1 ctest -j "$JOBS" --output-on-failure --timeout 600)
@@ -74,11 +80,12 @@ case "${1:-}" in
       # Every fuzz target (tests/fuzz/README.md), clang + libFuzzer + ASan + UBSan, HEED_FUZZ_SECONDS (10) each.
       echo "heed: fuzz targets (clang, libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer)"
       build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-        -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF -DHEED_INSTALL=OFF
+        -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF -DHEED_BUILD_TOOLS=OFF \
+        -DHEED_INSTALL=OFF
       bash tests/fuzz/run_fuzzers.sh build-fuzz/tests/fuzz tests/fuzz/corpus
     fi
     echo "heed: build + tests took $(( $(date +%s) - start )) s"
     ;;
   *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac

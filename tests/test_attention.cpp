@@ -83,12 +83,7 @@ std::string fixture(const std::string& name) {
   return std::string(HEED_FIXTURE_DIR) + "/attention_mha_" + name + ".safetensors";
 }
 
-void check_close(const Tensor& got, const Tensor& want, const std::string& what, double tol = 1e-5) {
-  REQUIRE_MESSAGE(got.defined(), what << " is undefined");
-  REQUIRE_MESSAGE(got.shape() == want.shape(),
-                  what << ": shape " << heed::shape_str(got.shape()) << " vs PyTorch " << heed::shape_str(want.shape()));
-  CHECK_MESSAGE(heed::allclose(got, want, tol, tol), what << ": max |heed - PyTorch| = " << heed::max_abs_diff(got, want));
-}
+using heed::testing::check_close;
 
 }  // namespace
 

@@ -9,14 +9,16 @@
 #include <heed/heed.hpp>
 
 #include "layer_fixtures.hpp"
+#include "testing.hpp"
 
 namespace {
 
 using heed::DType;
 using heed::Size2;
 using heed::Tensor;
+using heed::testing::error_of;
 
-Tensor randn64(const heed::Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
+using heed::testing::randn64;
 
 // The definition of conv2d as six nested loops over a dense Float64 input, for comparison.
 Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& b, Size2 s, Size2 p, Size2 d) {
@@ -114,27 +116,19 @@ TEST_CASE("conv2d: a non-contiguous input and an input that needs no gradient") 
 
 TEST_CASE("conv2d: errors name the op and the shapes") {
   Tensor x = heed::randn({1, 3, 5, 5});
-  auto message = [](auto&& f) {
-    try {
-      f();
-    } catch (const heed::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  std::string m = message([&] { heed::conv2d(x, heed::randn({2, 4, 3, 3})); });
+  std::string m = error_of([&] { heed::conv2d(x, heed::randn({2, 4, 3, 3})); });
   CHECK(m.find("conv2d") != std::string::npos);
   CHECK(m.find("[1, 3, 5, 5]") != std::string::npos);
   CHECK(m.find("[2, 4, 3, 3]") != std::string::npos);
-  m = message([&] { heed::conv2d(x, heed::randn({2, 3, 7, 7})); });
+  m = error_of([&] { heed::conv2d(x, heed::randn({2, 3, 7, 7})); });
   CHECK(m.find("does not fit") != std::string::npos);
-  m = message([&] { heed::conv2d(heed::randn({3, 5, 5}), heed::randn({2, 3, 3, 3})); });
+  m = error_of([&] { heed::conv2d(heed::randn({3, 5, 5}), heed::randn({2, 3, 3, 3})); });
   CHECK(m.find("(N, C, H, W)") != std::string::npos);
-  m = message([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}), heed::randn({3})); });
+  m = error_of([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}), heed::randn({3})); });
   CHECK(m.find("bias") != std::string::npos);
-  m = message([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}), Tensor(), 0); });
+  m = error_of([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}), Tensor(), 0); });
   CHECK(m.find("stride") != std::string::npos);
-  m = message([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}, DType::Float64)); });
+  m = error_of([&] { heed::conv2d(x, heed::randn({2, 3, 3, 3}, DType::Float64)); });
   CHECK(m.find("Float64") != std::string::npos);
 }
 

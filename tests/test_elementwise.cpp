@@ -12,6 +12,8 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 namespace {
 
 using heed::DType;
@@ -118,16 +120,9 @@ void expect_gradients_match(const heed::GradcheckFn& f, std::vector<Tensor> inpu
   CHECK(r.elements_checked > 0);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using heed::testing::error_of;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using heed::testing::contains;
 
 using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
 struct BinaryOp {

@@ -204,3 +204,7 @@ TEST_CASE("flash attention: errors name the op and the shapes") {
   CHECK(error_of([&] { nn::flash_attention(q, k.to(DType::Float64), v); })
             .find("must share one float dtype") != std::string::npos);
 }
+
+TEST_CASE("flash attention: heed::nn::flash_attention is the op heed::flash_attention (heed/ops/attention.hpp)") {
+  CHECK((&nn::flash_attention == &heed::flash_attention));
+}

@@ -10,6 +10,8 @@
 
 #include <heed/heed.hpp>
 
+#include "testing.hpp"
+
 namespace {
 
 struct Moments {
@@ -53,14 +55,7 @@ double distance_from_identity(const std::vector<double>& m, int64_t n, double sc
   return worst;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using heed::testing::error_of;
 
 }  // namespace
 

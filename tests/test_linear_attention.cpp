@@ -325,3 +325,8 @@ TEST_CASE("[learning] linear attention: small Task G (sequence duplication), cop
                                << " steps): copy-half token accuracy " << accuracy);
   CHECK(accuracy >= 0.98);
 }
+
+TEST_CASE("linear attention: heed::nn::causal_linear_attention is the op of heed/ops/attention.hpp") {
+  CHECK((&nn::causal_linear_attention == &heed::causal_linear_attention));
+  CHECK((&nn::kLinearAttentionEps == &heed::kLinearAttentionEps));
+}

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "testing.hpp"
+
 using heed::DType;
 using heed::Shape;
 using heed::Tensor;
@@ -80,14 +82,7 @@ heed::GradcheckResult check_matmul_grad(const Tensor& a, const Tensor& b) {
   return heed::gradcheck([](const std::vector<Tensor>& in) { return heed::matmul(in[0], in[1]); }, {a, b});
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using heed::testing::error_of;
 
 }  // namespace
 

@@ -11,6 +11,7 @@
 #include <heed/io/safetensors.hpp>
 
 #include "heed/nn/recurrent.hpp"
+#include "testing.hpp"
 
 namespace {
 
@@ -48,7 +49,7 @@ Tensor flat(const std::vector<Tensor>& parts) {
   return heed::concat(flats, 0);
 }
 
-Tensor randn64(const Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
+using heed::testing::randn64;
 
 // gradcheck of f w.r.t. `inputs` (leaves that require grad) plus every parameter of m.
 template <class F>
@@ -62,15 +63,7 @@ void check_grads(nn::Module& m, std::vector<Tensor> inputs, F f) {
   CHECK(r.elements_checked > 0);
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const heed::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using heed::testing::error_of;
 
 // The PyTorch fixtures: N = 3, T = 5, input 3, hidden 4, 2 layers, bidirectional, batch_first.
 template <class M, class Options>
@@ -427,7 +420,7 @@ TEST_CASE("lstm, gru: Float32 forward and gradients agree with Float64; one forw
 TEST_CASE("recurrent layers: errors name the layer, the argument and the shapes") {
   nn::LSTM lstm(nn::LSTMOptions(3, 4).num_layers(2));
   const Tensor x = heed::randn({5, 2, 3});
-  auto contains = [](const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; };
+  using heed::testing::contains;
   CHECK(contains(error_of([&] { lstm.forward(heed::randn({5, 2, 4})); }), "LSTM: the input [5, 2, 4] must have 3 features"));
   CHECK(contains(error_of([&] { lstm.forward(x, {heed::zeros({1, 2, 4}), Tensor()}); }),
                  "LSTM: h_0 must have shape [2, 2, 4], got [1, 2, 4]"));
@@ -438,4 +431,134 @@ TEST_CASE("recurrent layers: errors name the layer, the argument and the shapes"
   nn::GRUCell cell(3, 4);
   CHECK(contains(error_of([&] { cell.forward(heed::randn({2, 3}), heed::zeros({3, 4})); }),
                  "GRUCell: h must have shape [2, 4], got [3, 4]"));
+}
+
+// ---- the op itself: heed::rnn_fused / heed::rnn_cell_fused on weights held outside a module ---------------
+
+namespace {
+
+// PyTorch's flat weights for `spec`, Float64 leaves: per layer, direction: w_ih, w_hh[, b_ih, b_hh].
+std::vector<Tensor> op_weights(const heed::RecurrentOpSpec& spec) {
+  const int64_t GH = heed::recurrent_gate_count(spec.kind()) * spec.hidden_size();
+  const int64_t dirs = spec.bidirectional() ? 2 : 1;
+  std::vector<Tensor> w;
+  for (int64_t l = 0; l < spec.num_layers(); ++l) {
+    for (int64_t d = 0; d < dirs; ++d) {
+      const int64_t in = l == 0 ? spec.input_size() : dirs * spec.hidden_size();
+      w.push_back(heed::mul(heed::randn({GH, in}, DType::Float64), 0.5).requires_grad_());
+      w.push_back(heed::mul(heed::randn({GH, spec.hidden_size()}, DType::Float64), 0.5).requires_grad_());
+      if (spec.bias()) {
+        w.push_back(heed::mul(heed::randn({GH}, DType::Float64), 0.5).requires_grad_());
+        w.push_back(heed::mul(heed::randn({GH}, DType::Float64), 0.5).requires_grad_());
+      }
+    }
+  }
+  return w;
+}
+
+// gradcheck of f w.r.t. `inputs` followed by `weights`; f receives both in that order.
+template <class F>
+void check_op_grads(std::vector<Tensor> inputs, const std::vector<Tensor>& weights, F f) {
+  const std::size_t n_inputs = inputs.size();
+  inputs.insert(inputs.end(), weights.begin(), weights.end());
+  const heed::GradcheckResult r = heed::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return f(std::vector<Tensor>(in.begin(), in.begin() + n_inputs),
+                 std::vector<Tensor>(in.begin() + n_inputs, in.end()));
+      },
+      inputs);
+  CHECK_MESSAGE(r.ok, r.report);
+  CHECK(r.elements_checked > 0);
+}
+
+}  // namespace
+
+TEST_CASE("rnn_fused: gradcheck of the op for every kind, 2 layers, bidirectional, variable lengths") {
+  using heed::RecurrentKind;
+  for (RecurrentKind kind : {RecurrentKind::LSTM, RecurrentKind::GRU, RecurrentKind::RNNTanh, RecurrentKind::RNNReLU}) {
+    CAPTURE(static_cast<int>(kind));
+    heed::manual_seed(10);
+    heed::RecurrentOpSpec spec(kind, 3, 4);
+    spec.num_layers(2).bidirectional(true).batch_first(true);
+    const std::vector<Tensor> weights = op_weights(spec);
+    const bool lstm = kind == RecurrentKind::LSTM;
+    const Tensor x = randn64({3, 5, 3}), h0 = randn64({4, 3, 4});
+    const Tensor c0 = lstm ? randn64({4, 3, 4}) : Tensor();
+    const Tensor lengths = heed::index_tensor({5, 2, 4});
+    std::vector<Tensor> inputs{x, h0};
+    if (lstm) inputs.push_back(c0);
+    check_op_grads(inputs, weights, [&](const std::vector<Tensor>& in, const std::vector<Tensor>& w) {
+      const heed::RecurrentOpOutput out = heed::rnn_fused(spec, in[0], in[1], lstm ? in[2] : Tensor(), w, lengths);
+      CHECK(out.output.shape() == Shape{3, 5, 8});
+      CHECK(out.h_n.shape() == Shape{4, 3, 4});
+      CHECK(out.c_n.defined() == lstm);
+      return flat({out.output, out.h_n, out.c_n});
+    });
+  }
+}
+
+TEST_CASE("rnn_fused: unbatched time-major input without bias; a module with the same weights agrees") {
+  heed::manual_seed(11);
+  heed::RecurrentOpSpec spec(heed::RecurrentKind::GRU, 2, 3);
+  spec.bias(false);
+  const std::vector<Tensor> weights = op_weights(spec);
+  const Tensor x = randn64({4, 2});
+  check_op_grads({x}, weights, [&](const std::vector<Tensor>& in, const std::vector<Tensor>& w) {
+    const heed::RecurrentOpOutput out = heed::rnn_fused(spec, in[0], Tensor(), Tensor(), w);
+    CHECK(out.output.shape() == Shape{4, 3});
+    CHECK(out.h_n.shape() == Shape{1, 3});
+    return flat({out.output, out.h_n});
+  });
+  nn::GRU gru(nn::GRUOptions(2, 3).bias(false));
+  gru.to(DType::Float64);
+  gru.load_state_dict({{"weight_ih_l0", weights[0].detach()}, {"weight_hh_l0", weights[1].detach()}});
+  heed::NoGradGuard no_grad;
+  CHECK(heed::max_abs_diff(gru.forward(x), heed::rnn_fused(spec, x, Tensor(), Tensor(), weights).output) == 0.0);
+}
+
+TEST_CASE("rnn_cell_fused: gradcheck of one step for every kind, batched and unbatched") {
+  using heed::RecurrentKind;
+  for (RecurrentKind kind : {RecurrentKind::LSTM, RecurrentKind::GRU, RecurrentKind::RNNTanh, RecurrentKind::RNNReLU}) {
+    CAPTURE(static_cast<int>(kind));
+    heed::manual_seed(12);
+    const heed::RecurrentOpSpec spec(kind, 3, 4);
+    const std::vector<Tensor> weights = op_weights(spec);
+    const bool lstm = kind == RecurrentKind::LSTM;
+    for (const Shape& batch : {Shape{2}, Shape{}}) {
+      Shape xs = batch, hs = batch;
+      xs.push_back(3);
+      hs.push_back(4);
+      const Tensor x = randn64(xs), h = randn64(hs), c = lstm ? randn64(hs) : Tensor();
+      std::vector<Tensor> inputs{x, h};
+      if (lstm) inputs.push_back(c);
+      check_op_grads(inputs, weights, [&](const std::vector<Tensor>& in, const std::vector<Tensor>& w) {
+        const heed::RecurrentOpState s = heed::rnn_cell_fused(spec, in[0], in[1], lstm ? in[2] : Tensor(), w);
+        CHECK(s.h.shape() == hs);
+        return flat({s.h, s.c});
+      });
+    }
+  }
+}
+
+TEST_CASE("rnn_fused, rnn_cell_fused: errors name the op (or spec.name), the argument and the shapes") {
+  auto contains = [](const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; };
+  heed::RecurrentOpSpec spec(heed::RecurrentKind::GRU, 3, 4);
+  const std::vector<Tensor> weights = op_weights(spec);
+  const Tensor x = heed::randn({5, 2, 3}, DType::Float64);
+  CHECK(contains(error_of([&] { heed::rnn_fused(spec, x, Tensor(), Tensor(), {weights[0], weights[1]}); }),
+                 "gru: expected 4 weights (4 per layer and direction), got 2"));
+  CHECK(contains(error_of([&] { heed::rnn_fused(spec, x, Tensor(), Tensor(), {weights[1], weights[0], weights[2], weights[3]}); }),
+                 "gru: weight 0 must have shape [12, 3], got [12, 4]"));
+  CHECK(contains(error_of([&] { heed::rnn_fused(spec, x, Tensor(), heed::zeros({1, 2, 4}, DType::Float64), weights); }),
+                 "gru: c_0 is given, but only an LSTM has a cell state"));
+  CHECK(contains(error_of([&] { heed::rnn_fused(spec, heed::randn({5, 2, 3}), Tensor(), Tensor(), weights); }),
+                 "gru: the input is Float32 but the parameters are Float64"));
+  CHECK(contains(error_of([&] { heed::rnn_fused(heed::RecurrentOpSpec(spec).name("Encoder"), x, heed::zeros({2, 2, 4}, DType::Float64), Tensor(), weights); }),
+                 "Encoder: h_0 must have shape [1, 2, 4], got [2, 2, 4]"));
+  CHECK(contains(error_of([&] { heed::rnn_fused(heed::RecurrentOpSpec(spec).dropout(1.0), x, Tensor(), Tensor(), weights); }),
+                 "gru: dropout must be in [0, 1)"));
+  CHECK(contains(error_of([&] { heed::rnn_cell_fused(spec, heed::randn({2, 3}, DType::Float64), heed::zeros({3, 4}, DType::Float64), Tensor(), weights); }),
+                 "gru_cell: h must have shape [2, 4], got [3, 4]"));
+  CHECK(contains(error_of([&] { heed::rnn_cell_fused(heed::RecurrentOpSpec(spec).num_layers(2), x, Tensor(), Tensor(), weights); }),
+                 "gru_cell: a cell step has one layer and one direction"));
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <heed/heed.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "heed/nn/sparse_attention.hpp"
@@ -311,4 +312,10 @@ TEST_CASE("[learning] sparse attention: small Task H, strided pattern copies lik
   CHECK(strided >= 0.98);
   CHECK(strided >= dense - 0.02);  // the spec: within 2 points of dense attention
   CHECK(local <= 0.2);  // chance is 0.1: the source token is outside every query's window
+}
+
+TEST_CASE("sparse attention: the kernel's names in heed::nn are the ops of heed/ops/attention.hpp") {
+  static_assert(std::is_same_v<nn::BlockLayout, heed::BlockLayout>);
+  CHECK((&nn::make_block_layout == &heed::make_block_layout));
+  CHECK((&nn::block_sparse_attention == &heed::block_sparse_attention));
 }

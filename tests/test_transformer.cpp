@@ -27,12 +27,7 @@ std::string fixture(const std::string& name, const char* kind) {
   return std::string(HEED_FIXTURE_DIR) + "/" + name + "." + kind + ".safetensors";
 }
 
-void check_close(const Tensor& got, const Tensor& want, const std::string& what, double tol = 1e-5) {
-  REQUIRE_MESSAGE(got.defined(), what << " is undefined");
-  REQUIRE_MESSAGE(got.shape() == want.shape(),
-                  what << ": shape " << heed::shape_str(got.shape()) << " vs PyTorch " << heed::shape_str(want.shape()));
-  CHECK_MESSAGE(heed::allclose(got, want, tol, tol), what << ": max |heed - PyTorch| = " << heed::max_abs_diff(got, want));
-}
+using heed::testing::check_close;
 
 void check_param_grads(nn::Module& m, const heed::io::SafetensorsFile& io) {
   for (const auto& [name, p] : m.named_parameters()) check_close(p.grad(), io.get("grad." + name), "grad." + name, 1e-4);
@@ -147,7 +142,7 @@ TEST_CASE("transformer: batch_first(false) takes (T, N, E) and gives what batch-
 
 namespace {
 
-Tensor randn64(const Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
+using heed::testing::randn64;
 
 template <class F>
 void check_layer_grads(nn::Module& m, std::vector<Tensor> inputs, F f) {

@@ -1,4 +1,5 @@
-// tests/testing.hpp — small helpers shared by the test files (one copy instead of one per file).
+// tests/testing.hpp — small helpers shared by the test files (one copy instead of one per file): include
+// it and use `using heed::testing::error_of;` etc. rather than writing a local copy.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -17,6 +18,21 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "(no error)";
+}
+
+// A Float64 N(0, 1) tensor that requires grad: a gradcheck input.
+inline Tensor randn64(const Shape& shape) { return heed::randn(shape, DType::Float64).requires_grad_(); }
+
+// s contains part.
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// got is defined, has want's shape and allclose(got, want, tol, tol); `what` names it in the failure
+// (e.g. a PyTorch fixture's tensor).
+inline void check_close(const Tensor& got, const Tensor& want, const std::string& what, double tol = 1e-5) {
+  REQUIRE_MESSAGE(got.defined(), what << " is undefined");
+  REQUIRE_MESSAGE(got.shape() == want.shape(),
+                  what << ": shape " << heed::shape_str(got.shape()) << " vs PyTorch " << heed::shape_str(want.shape()));
+  CHECK_MESSAGE(heed::allclose(got, want, tol, tol), what << ": max |heed - PyTorch| = " << heed::max_abs_diff(got, want));
 }
 
 // Checks t's shape, then every element against `expected` (row-major) with relative tolerance tol.

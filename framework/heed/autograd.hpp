@@ -72,6 +72,34 @@ class EnableGradGuard {
   bool previous_;
 };
 
+// Anomaly mode (PyTorch's detect_anomaly): while it is on in a thread, heed checks for NaN and ±Inf
+//   - the output of every op that calls record() / record_many() — every differentiable op, whether or
+//     not it is recorded (grad mode off, or no input requiring grad: the detached forward of a custom op,
+//     ops inside a backward closure), so the first op that makes a non-finite value is the one named.
+//     The exceptions are matmul and linear, which skip record() when nothing is recorded: their output
+//     is checked only when recorded (a NaN they make otherwise is reported by the next op that uses it).
+//     Non-float outputs are not checked;
+//   - every gradient a backward passes to accumulate_grad, before it is added.
+// and throws heed::Error: "anomaly mode: log produced NaN in its output of shape [3] ..." (with whether
+// the inputs were already non-finite, and the backward running if any), or "anomaly mode: the backward of
+// log (output of shape [3]) produced NaN in the gradient for its input of shape [3] ...". It is off by
+// default and per thread; when off it costs one flag test per op, made where should_record's test was.
+// When on, every op's output is scanned once more: bench/bench_anomaly.cpp measures the cost.
+bool is_anomaly_enabled();                ///< anomaly mode of this thread (off by default)
+void set_anomaly_enabled(bool enabled);   ///< sets this thread's anomaly mode; prefer AnomalyModeGuard
+
+/// Turns anomaly mode on (or off, with `false`) for its scope.
+class AnomalyModeGuard {
+ public:
+  explicit AnomalyModeGuard(bool enabled = true) : previous_(is_anomaly_enabled()) { set_anomaly_enabled(enabled); }
+  ~AnomalyModeGuard() { set_anomaly_enabled(previous_); }
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// A backward closure: receives the output's gradient and calls accumulate_grad for each input.
 using BackwardFn = std::function<void(const Tensor& grad_output)>;
 
@@ -79,20 +107,23 @@ using BackwardFn = std::function<void(const Tensor& grad_output)>;
 bool should_record(std::initializer_list<Tensor> inputs);
 
 namespace detail {
+/// record()'s first half: the anomaly-mode check of `output` (when on), then should_record(inputs).
+bool begin_record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs);
 void push_entry(const char* op, const Tensor& output, BackwardFn backward);
-}
+}  // namespace detail
 
 /// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back.
 template <class F>
 void record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs, F&& backward) {
-  if (!should_record(inputs)) return;
+  if (!detail::begin_record(op, output, inputs)) return;
   detail::push_entry(op, output, BackwardFn(std::forward<F>(backward)));
 }
 /// Same for ops with a run-time number of inputs (concat, stack).
 void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
 
 /// Adds `grad` to input's gradient. Does nothing when `input` does not require grad. Throws when the
-/// shape or dtype differs from the input's, naming the op whose backward is running.
+/// shape or dtype differs from the input's, naming the op whose backward is running (and, in anomaly
+/// mode, when `grad` holds NaN or Inf).
 void accumulate_grad(const Tensor& input, Tensor grad);
 
 /// Reverse pass from `root` (what Tensor::backward calls).

@@ -240,3 +240,5 @@ inline Tensor operator/(double a, const Tensor& b) { return rdiv(a, b); }  ///< 
 inline Tensor operator-(const Tensor& x) { return neg(x); }  ///< neg(x)
 
 }  // namespace heed
+#include "heed/ops/recurrent.hpp"
+#include "heed/ops/attention.hpp"  // the attention kernels: flash, block-sparse, causal linear

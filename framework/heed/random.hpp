@@ -1,8 +1,18 @@
 // heed/random.hpp — seedable random numbers.
 //
-// One global default generator serves every random op (randn, dropout, initializers, shuffling) unless
-// a Generator is passed explicitly. heed::manual_seed(n) reseeds it, making a whole single-threaded run
-// reproducible. The state can be saved and restored (checkpoint resume continues the same stream).
+// A default generator serves every random op (randn, dropout, initializers, shuffling) unless a Generator
+// is passed explicitly. There is one per thread, so models trained in different threads never share (or
+// race on) a stream:
+//   - heed::manual_seed(n) reseeds the calling thread's default generator with n and makes n the seed of
+//     every thread's default generator that does not exist yet;
+//   - a thread's default generator is made at that thread's first random draw, seeded with the seed of
+//     the latest manual_seed call from any thread (5489, mt19937's default, before any call). It is not
+//     derived from a thread id, so a thread that trains a model draws exactly the numbers the main thread
+//     would draw for the same work after the same manual_seed: the same result as training it alone;
+//   - manual_seed never reseeds another thread's generator that already exists (that would change its
+//     stream at an arbitrary point); call manual_seed in that thread instead.
+// A single-threaded program therefore sees exactly the one stream it always had. The state can be saved
+// and restored (checkpoint resume continues the same stream).
 #pragma once
 #include <cstdint>
 #include <random>
@@ -36,9 +46,11 @@ class Generator {
   double spare_normal_ = 0.0;
 };
 
-/// The global generator every random op uses when none is passed (seeded 5489 at start).
+/// The calling thread's default generator, which every random op uses when none is passed (see above
+/// for its seed: 5489, or the latest manual_seed's seed when the thread first draws).
 Generator& default_generator();
-/// Reseeds the default generator: a single-threaded run becomes reproducible.
+/// Reseeds the calling thread's default generator and sets the seed of default generators created later
+/// (in threads that have not drawn yet): a run becomes reproducible.
 void manual_seed(uint64_t seed);
 
 }  // namespace heed

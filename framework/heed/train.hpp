@@ -18,7 +18,14 @@
 // (val_loss, or the training loss without validation). `resume_checkpoint` is written atomically after
 // every epoch with the model, optimizer, scheduler, both random generators, the epoch and the history;
 // if the file exists when fit starts, training continues from there, so a stopped run and an
-// uninterrupted one see the same batches and (single-threaded) the same losses.
+// uninterrupted one see the same batches and (single-threaded) the same losses. If it exists but cannot
+// be loaded (unreadable, not a resume checkpoint, damaged), fit throws heed::Error naming it instead of
+// overwriting it; `start_fresh` ignores it.
+//
+// Before each optimizer step fit computes the global norm of the gradients: a NaN or Inf there (a
+// finite loss can still have non-finite gradients) stops with heed::Error naming the step and the
+// parameters, or with `skip_nonfinite_steps` skips that step and counts it. heed::AnomalyModeGuard
+// (heed/autograd.hpp) then finds the op that produced it.
 // `early_stopping_patience` > 0 stops after that many epochs without improvement.
 #pragma once
 #include <functional>
@@ -53,6 +60,14 @@ struct FitOptions {
   int early_stopping_patience = 0;  ///< > 0: stop after this many epochs without a better monitored loss
   std::string best_checkpoint;    ///< "" = off
   std::string resume_checkpoint;  ///< "" = off
+  /// Ignore an existing resume_checkpoint: train from scratch (the file is overwritten after the first
+  /// epoch). Without it a resume_checkpoint that exists but cannot be loaded stops fit with heed::Error.
+  bool start_fresh = false;
+  /// A step whose gradients hold NaN or Inf (their global norm is not finite) is skipped — no optimizer
+  /// or scheduler step; its (finite) loss still counts in the epoch's mean — and counted
+  /// (History::skipped_steps, EpochStats::skipped_steps, "skipped" in the progress bar, a note after the
+  /// epoch) instead of stopping fit with heed::Error naming the step and the parameters.
+  bool skip_nonfinite_steps = false;
   bool verbose = true;            ///< print the progress bar and resume/early-stopping notes
   bool plain_progress = false;    ///< force plain lines even on a terminal
 };
@@ -65,6 +80,7 @@ struct EpochStats {
   double val_loss = -1;      ///< mean validation loss, or -1 without validation data
   double val_accuracy = -1;  ///< validation accuracy, or -1
   double seconds = 0;        ///< wall-clock time of the epoch, validation included
+  int64_t skipped_steps = 0;  ///< steps skipped for non-finite gradients (FitOptions::skip_nonfinite_steps)
 };
 
 /// What heed::fit returns: per-epoch statistics and per-batch losses.
@@ -74,11 +90,16 @@ struct History {
   int best_epoch = 0;                ///< the epoch with the lowest monitored loss (val_loss, else loss); 0 = none
   bool stopped_early = false;        ///< early_stopping_patience ended training before options.epochs
   bool resumed = false;              ///< training continued from an existing resume_checkpoint
+  int64_t skipped_steps = 0;         ///< steps skipped for non-finite gradients, over all epochs (resumed ones too)
   const EpochStats& last() const;    ///< the final epoch's statistics; throws heed::Error when none ran
 };
 
 /// Trains `model` on `train` for options.epochs epochs (see the header comment), validating on
-/// `validation` (or on options.validation_split of `train`); throws heed::Error when a loss is not finite.
+/// `validation` (or on options.validation_split of `train`). Throws heed::Error when a training loss is
+/// not finite, and when the gradients' global norm is not finite (unless options.skip_nonfinite_steps),
+/// naming the epoch, batch, step and parameters. A non-finite validation loss does not stop training: it is
+/// kept in the history (and the resume checkpoint, which stores NaN/Inf as "nan"/"inf"/"-inf"), printed
+/// with a warning, and never counts as an improvement.
 History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDataset& train, const StepFn& step,
             const FitOptions& options, const data::TensorDataset* validation = nullptr,
             optim::LRScheduler* scheduler = nullptr);

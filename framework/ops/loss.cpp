@@ -237,6 +237,42 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 
 // ---- class losses --------------------------------------------------------------------------------
 
+namespace {
+
+// cross_entropy's row kernels, on one row of C logits x with target t. Forward and backward each run
+// two passes around an exponential of a block of rows (detail::kExpBlock elements): pass 1 writes
+// e = x - shift for every row of the block, detail::exp_inplace turns the whole block into e^(x - shift)
+// at once, pass 2 finishes each row.
+
+// Pass 1: e_c = x_c - shift  (shift = max_c x_c forward, lse backward).
+template <class T>
+void cross_entropy_row_shift(const T* x, T shift, int64_t C, T* e) {
+  for (int64_t k = 0; k < C; ++k) e[k] = x[k] - shift;
+}
+
+// Forward, pass 2, with e_c = e^(x_c - m) and m = max_c x_c:  lse = m + log sum_c e_c,
+//   l = (1 - eps) (lse - x_t) + eps (lse - sum_c x_c / C)
+// Returns l and stores lse for the backward.
+template <class T>
+T cross_entropy_row_forward(const T* x, const T* e, int64_t C, int64_t t, T m, double eps, T& lse) {
+  const double log_sum = static_cast<double>(m) + std::log(detail::row_sum(e, C));
+  const double x_sum = eps == 0 ? 0.0 : detail::row_sum(x, C);
+  lse = static_cast<T>(log_sum);
+  return static_cast<T>((1 - eps) * (log_sum - x[t]) + eps * (log_sum - x_sum / C));
+}
+
+// Backward, pass 2, with d_c = e^(x_c - lse) = softmax_c on entry and g = dL/dl for this row:
+//   d_c = g (softmax_c - eps / C) - g (1 - eps) [c == t]
+template <class T>
+void cross_entropy_row_backward(T* d, int64_t C, int64_t t, T g, double eps) {
+  const T smooth = static_cast<T>(eps / static_cast<double>(C));
+  const T on_target = static_cast<T>(1 - eps);
+  for (int64_t k = 0; k < C; ++k) d[k] = g * (d[k] - smooth);
+  d[t] -= g * on_target;
+}
+
+}  // namespace
+
 // Per row with target t (rows with t == ignore_index give 0 and no gradient), lse = log sum_c e^x_c:
 //   l = (1 - eps) (lse - x_t) + eps (lse - mean_c x_c)      = (1-eps) nll + eps mean_c(-log p_c)
 //   dl/dx_c = softmax_c - ((1 - eps) [c == t] + eps / C)
@@ -254,7 +290,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
     const int64_t* t = c.targets.data<int64_t>();
     scalar_t *pl = losses.data<scalar_t>(), *plse = lse.data<scalar_t>();
     const int64_t C = c.classes, block = detail::rows_per_exp_block(C);
-    // Per block of rows: shift each row by its max, exponentiate the block in one pass, sum each row.
+    // Per block of rows: shift each row by its max, exponentiate the block in one pass, finish each row.
     std::vector<scalar_t> e(static_cast<std::size_t>(std::min(block, c.rows) * C));
     scalar_t maxima[detail::kExpBlock];
     for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
@@ -263,18 +299,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
         scalar_t* er = e.data() + i * C;
         const scalar_t* xr = px + (r0 + i) * C;
         if (t[r0 + i] == ignore) { std::fill(er, er + C, scalar_t(0)); continue; }
-        const scalar_t m = maxima[i] = detail::row_max(xr, C);
-        for (int64_t k = 0; k < C; ++k) er[k] = xr[k] - m;
+        maxima[i] = detail::row_max(xr, C);
+        cross_entropy_row_shift(xr, maxima[i], C, er);
       }
       detail::exp_inplace(e.data(), rows * C);
       for (int64_t i = 0; i < rows; ++i) {
         const int64_t r = r0 + i;
-        const scalar_t* xr = px + r * C;
         if (t[r] == ignore) { pl[r] = 0; plse[r] = 0; continue; }
-        const double log_sum = static_cast<double>(maxima[i]) + std::log(detail::row_sum(e.data() + i * C, C));
-        const double x_sum = eps == 0 ? 0.0 : detail::row_sum(xr, C);
-        plse[r] = static_cast<scalar_t>(log_sum);
-        pl[r] = static_cast<scalar_t>((1 - eps) * (log_sum - xr[t[r]]) + eps * (log_sum - x_sum / C));
+        pl[r] = cross_entropy_row_forward(px + r * C, e.data() + i * C, C, t[r], maxima[i], eps, plse[r]);
       }
     }
   });
@@ -287,25 +319,19 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
       const scalar_t *px = c.scores.data<scalar_t>(), *plse = lse.data<scalar_t>();
       const int64_t* t = c.targets.data<int64_t>();
       scalar_t* pd = dx.data<scalar_t>();
-      const int64_t C = c.classes;
-      const scalar_t smooth = static_cast<scalar_t>(eps / static_cast<double>(C));
-      const scalar_t on_target = static_cast<scalar_t>(1 - eps);
-      const int64_t block = detail::rows_per_exp_block(C);
+      const int64_t C = c.classes, block = detail::rows_per_exp_block(C);
       for (int64_t r0 = 0; r0 < c.rows; r0 += block) {
         const int64_t rows = std::min(block, c.rows - r0);
         for (int64_t r = r0; r < r0 + rows; ++r) {
           scalar_t* dr = pd + r * C;
-          const scalar_t* xr = px + r * C;
           if (t[r] == ignore) { std::fill(dr, dr + C, scalar_t(0)); continue; }
-          for (int64_t k = 0; k < C; ++k) dr[k] = xr[k] - plse[r];
+          cross_entropy_row_shift(px + r * C, plse[r], C, dr);
         }
         detail::exp_inplace(pd + r0 * C, rows * C);  // the softmax of each row
         for (int64_t r = r0; r < r0 + rows; ++r) {
           scalar_t* dr = pd + r * C;
           if (t[r] == ignore) { std::fill(dr, dr + C, scalar_t(0)); continue; }
-          const scalar_t gr = g[r];
-          for (int64_t k = 0; k < C; ++k) dr[k] = gr * (dr[k] - smooth);
-          dr[t[r]] -= gr * on_target;
+          cross_entropy_row_backward(dr, C, t[r], g[r], eps);
         }
       }
     });

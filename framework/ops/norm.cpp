@@ -1,4 +1,5 @@
-// framework/ops/norm.cpp — layer normalization, fused: one forward loop and one backward loop.
+// framework/ops/norm.cpp — layer normalization, fused: a forward and a backward row kernel side by side
+// (layer_norm_row_forward, layer_norm_row_backward), and the op that runs them over the rows.
 //
 // x is read as rows of N = prod(normalized_shape) elements. The forward saves each row's mean and
 // rstd = 1 / sqrt(var + eps) (population variance, as PyTorch); the backward recomputes
@@ -41,11 +42,57 @@ NormRows check_layer_norm(const Tensor& x, const Shape& normalized_shape, const 
   return r;
 }
 
+// ---- row kernels: one row of n elements, forward and backward -------------------------------------------
+
+// mean = sum_i x_i / n,  rstd = 1 / sqrt(sum_i (x_i - mean)^2 / n + eps),
+// y_i = (x_i - mean) rstd w_i + b_i   (w = 1, b = 0 when absent); mean and rstd are kept for the backward.
+template <class T>
+void layer_norm_row_forward(const T* x, const T* w, const T* b, int64_t n, double eps, T* y, T& mean, T& rstd) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  const double mu = sum / static_cast<double>(n);
+  double sq = 0.0;
+  for (int64_t i = 0; i < n; ++i) sq += (x[i] - mu) * (x[i] - mu);
+  const double inv = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
+  mean = static_cast<T>(mu);
+  rstd = static_cast<T>(inv);
+  const T m = static_cast<T>(mu), s = static_cast<T>(inv);
+  for (int64_t i = 0; i < n; ++i) {
+    const T xhat = (x[i] - m) * s;
+    y[i] = xhat * (w ? w[i] : T(1)) + (b ? b[i] : T(0));
+  }
+}
+
+// With x_hat = (x - mean) rstd and g = gy w (w = 1 when absent):
+//   dx = rstd (g - mean(g) - x_hat mean(g x_hat)),  dw += gy x_hat,  db += gy
+// dw and db accumulate over the rows; dx, dw and db may each be null (not wanted).
+template <class T>
+void layer_norm_row_backward(const T* x, const T* gy, const T* w, T mean, T rstd, int64_t n, T* dx, T* dw, T* db) {
+  if (dw || db) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (dw) dw[i] += gy[i] * (x[i] - mean) * rstd;
+      if (db) db[i] += gy[i];
+    }
+  }
+  if (!dx) return;
+  double sum_g = 0.0, sum_g_xhat = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gy[i] * (w ? w[i] : T(1));
+    sum_g += g;
+    sum_g_xhat += g * ((x[i] - mean) * rstd);
+  }
+  const T mean_g = static_cast<T>(sum_g / static_cast<double>(n));
+  const T mean_g_xhat = static_cast<T>(sum_g_xhat / static_cast<double>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const T g = gy[i] * (w ? w[i] : T(1));
+    dx[i] = rstd * (g - mean_g - (x[i] - mean) * rstd * mean_g_xhat);
+  }
+}
+
 }  // namespace
 
-// x_hat = (x - mean) * rstd,  y = x_hat * w + b   (mean, var over each row of N elements)
-// Backward, with g = gy * w:
-//   dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)),  dw = sum_rows(gy * x_hat),  db = sum_rows(gy)
+// x_hat = (x - mean) * rstd,  y = x_hat * w + b   (mean, var over each row of N elements); the backward
+// is layer_norm_row_backward on every row.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   const NormRows r = check_layer_norm(x, normalized_shape, weight, bias);
@@ -64,23 +111,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     scalar_t* pm = mean.data<scalar_t>();
     scalar_t* ps = rstd.data<scalar_t>();
     const int64_t n = r.row_size;
-    for (int64_t row = 0; row < r.rows; ++row) {
-      const scalar_t* xr = px + row * n;
-      scalar_t* yr = py + row * n;
-      double sum = 0.0;
-      for (int64_t i = 0; i < n; ++i) sum += xr[i];
-      const double mu = sum / static_cast<double>(n);
-      double sq = 0.0;
-      for (int64_t i = 0; i < n; ++i) sq += (xr[i] - mu) * (xr[i] - mu);
-      const double inv = 1.0 / std::sqrt(sq / static_cast<double>(n) + eps);
-      pm[row] = static_cast<scalar_t>(mu);
-      ps[row] = static_cast<scalar_t>(inv);
-      const scalar_t m = static_cast<scalar_t>(mu), s = static_cast<scalar_t>(inv);
-      for (int64_t i = 0; i < n; ++i) {
-        const scalar_t xhat = (xr[i] - m) * s;
-        yr[i] = xhat * (pw ? pw[i] : scalar_t(1)) + (pb ? pb[i] : scalar_t(0));
-      }
-    }
+    for (int64_t row = 0; row < r.rows; ++row)
+      layer_norm_row_forward(px + row * n, pw, pb, n, eps, py + row * n, pm[row], ps[row]);
   });
   record("layer_norm", y, {x, weight, bias}, [x, weight, bias, xc, wc, mean, rstd, r](const Tensor& gy) {
     const Tensor gc = gy.contiguous();
@@ -100,31 +132,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
       scalar_t* pdw = want_w ? dw.data<scalar_t>() : nullptr;
       scalar_t* pdb = want_b ? db.data<scalar_t>() : nullptr;
       const int64_t n = r.row_size;
-      for (int64_t row = 0; row < r.rows; ++row) {
-        const scalar_t* xr = px + row * n;
-        const scalar_t* gr = pg + row * n;
-        const scalar_t m = pm[row], s = ps[row];
-        if (pdw || pdb) {
-          for (int64_t i = 0; i < n; ++i) {
-            if (pdw) pdw[i] += gr[i] * (xr[i] - m) * s;
-            if (pdb) pdb[i] += gr[i];
-          }
-        }
-        if (!pdx) continue;
-        double sum_g = 0.0, sum_g_xhat = 0.0;
-        for (int64_t i = 0; i < n; ++i) {
-          const double g = gr[i] * (pw ? pw[i] : scalar_t(1));
-          sum_g += g;
-          sum_g_xhat += g * ((xr[i] - m) * s);
-        }
-        const scalar_t mean_g = static_cast<scalar_t>(sum_g / static_cast<double>(n));
-        const scalar_t mean_g_xhat = static_cast<scalar_t>(sum_g_xhat / static_cast<double>(n));
-        scalar_t* dr = pdx + row * n;
-        for (int64_t i = 0; i < n; ++i) {
-          const scalar_t g = gr[i] * (pw ? pw[i] : scalar_t(1));
-          dr[i] = s * (g - mean_g - (xr[i] - m) * s * mean_g_xhat);
-        }
-      }
+      for (int64_t row = 0; row < r.rows; ++row)
+        layer_norm_row_backward(px + row * n, pg + row * n, pw, pm[row], ps[row], n, pdx ? pdx + row * n : nullptr,
+                                pdw, pdb);
     });
     if (want_x) accumulate_grad(x, std::move(dx));
     if (want_w) accumulate_grad(weight, std::move(dw));

@@ -1,5 +1,5 @@
-// framework/ops/row_kernels.hpp — loops over one contiguous row shared by softmax.cpp and loss.cpp
-// (internal, not installed).
+// framework/ops/row_kernels.hpp — loops over one contiguous row shared by softmax.cpp, loss.cpp and
+// flash_attention.cpp (internal, not installed).
 //
 // row_sum and row_max keep eight partial results so that GCC vectorizes them without -ffast-math; the
 // third row tool, exp_inplace, comes from ops/vec_exp.hpp.

@@ -37,9 +37,9 @@ case "$mode" in
   install)
     prefix="$work/prefix"
     cmake --install "$heed_build" --prefix "$prefix" --config "$build_type" >/dev/null
-    for f in lib/libheed.a include/heed/heed.hpp include/heed/version.hpp include/heed/nn/module.hpp \
-             include/heed/nn/basic.hpp lib/cmake/heed/heedConfig.cmake lib/cmake/heed/heedConfigVersion.cmake \
-             lib/pkgconfig/heed.pc; do
+    for f in lib/libheed.a include/heed/heed.hpp include/heed/core.hpp include/heed/layers.hpp \
+             include/heed/version.hpp include/heed/nn/module.hpp include/heed/nn/basic.hpp \
+             lib/cmake/heed/heedConfig.cmake lib/cmake/heed/heedConfigVersion.cmake lib/pkgconfig/heed.pc; do
       [ -f "$prefix/$f" ] || [ -n "$(ls "$prefix"/lib*/"${f#lib/}" 2>/dev/null)" ] || fail "not installed: $f"
     done
     if grep -rlE '#include <(xtensor|xsimd)' "$prefix/include/heed"; then fail "a public header includes xtensor/xsimd"; fi

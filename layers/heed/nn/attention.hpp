@@ -18,10 +18,11 @@
 // Two kernels compute the same function:
 //   Naive — composed from recorded heed ops (matmul, masked_softmax, dropout, matmul); materializes the
 //           (..., L, S) score and weight tensors; the only kernel that returns weights or applies dropout.
-//   Flash — one recorded op (flash_attention below; FlashAttention-2's algorithm, Dao 2022): blockwise
-//           online softmax; the forward keeps only the output and one logsumexp per query row; the
-//           backward recomputes each block of P. Extra memory O(L · block), not O(L · S); the causal
-//           mask is never materialized and blocks above the causal diagonal are skipped.
+//   Flash — one recorded op (heed::flash_attention from heed/ops/attention.hpp, re-exported below;
+//           FlashAttention-2's algorithm, Dao 2022): blockwise online softmax; the forward keeps only
+//           the output and one logsumexp per query row; the backward recomputes each block of P. Extra
+//           memory O(L · block), not O(L · S); the causal mask is never materialized and blocks above
+//           the causal diagonal are skipped.
 // Auto (the default) picks Flash when weights are not requested and no dropout is active, else Naive.
 //
 // Multi-head attention (laid out exactly as torch.nn.MultiheadAttention, docs/attention-spec.md 1.1, so PyTorch
@@ -48,6 +49,7 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/ops/attention.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed {
@@ -150,13 +152,8 @@ AttentionOutput scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const Tensor& keep_mask = Tensor(), const Tensor& bias = Tensor(),
                                              const SdpaOptions& options = {});
 
-/// The Flash kernel as one recorded op (see above): Float32 or Float64; the leading (batch) axes of q, k
-/// and v broadcast; keep_mask and bias broadcast to (..., L, S) and are read in place (a key-padding mask
-/// (N, 1, 1, S) is never expanded). Strided q/k/v views with unit column stride (a head split of
-/// (N, L, H, hd)) are read without copying. Gradients flow to q, k, v and bias. scale nullopt: 1/sqrt(E).
-Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& keep_mask = Tensor(),
-                       const Tensor& bias = Tensor(), std::optional<double> scale = std::nullopt,
-                       bool causal = false, bool bottom_right = true);
+// The Flash kernel is an op (heed/ops/attention.hpp); heed::nn::flash_attention names the same function.
+using heed::flash_attention;
 
 // ---- multi-head attention ---------------------------------------------------------------------------
 

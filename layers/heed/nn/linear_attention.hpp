@@ -11,12 +11,13 @@
 // contributes nothing and gets zero gradient (its value too). A query whose keys are all padded gives 0.
 // Cost: O((L + S) d m) time and O(d m) state per (sample, head); no L x S matrix is formed.
 //
-// causal_linear_attention is one heed op (forward and backward side by side in linear_attention.cpp)
-// with the spec's O(L)-memory backward: it saves phi(Q), phi(K), V, O and the denominators, replays the
-// prefix states S_i, Z_i for dq_i = S_i u_i - w_i Z_i (u_i = dO_i / den_i, w_i = dO_i . O_i / den_i),
-// then runs the reverse sums R_j = sum_{i>=j} q_i u_i^T, r_j = sum_{i>=j} w_i q_i for dk_j = R_j V_j - r_j
-// and dV_j = R_j^T k_j, and chains through phi'(x) = 1 (x > 0), e^x (x <= 0). The states are accumulated
-// in double for Float32 inputs too. linear_attention (non-causal) is composed from recorded heed ops
+// causal_linear_attention is one heed op (heed/ops/attention.hpp, re-exported below; forward and backward
+// side by side in framework/ops/linear_attention.cpp) with the spec's O(L)-memory backward: it saves
+// phi(Q), phi(K), V, O and the denominators, replays the prefix states S_i, Z_i for
+// dq_i = S_i u_i - w_i Z_i (u_i = dO_i / den_i, w_i = dO_i . O_i / den_i), then runs the reverse sums
+// R_j = sum_{i>=j} q_i u_i^T, r_j = sum_{i>=j} w_i q_i for dk_j = R_j V_j - r_j and dV_j = R_j^T k_j, and
+// chains through phi'(x) = 1 (x > 0), e^x (x <= 0). The states are accumulated in double for Float32
+// inputs too. linear_attention (non-causal) is composed from recorded heed ops
 // (BLAS matmuls of (d x m) summaries), so its gradient is theirs.
 //
 // linear_attention_parallel is the quadratic reference form: A_ij = keep_ij q_i . k_j, O = A V / (rowsum A
@@ -38,11 +39,12 @@
 
 #include "heed/nn/basic.hpp"
 #include "heed/nn/module.hpp"
+#include "heed/ops/attention.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
 
-constexpr double kLinearAttentionEps = 1e-6;  ///< default eps added to the normalizer
+using heed::kLinearAttentionEps;  // default eps added to the normalizer (heed/ops/attention.hpp)
 
 /// phi(x) = elu(x) + 1, recorded.
 Tensor linear_attention_feature_map(const Tensor& x);
@@ -50,9 +52,8 @@ Tensor linear_attention_feature_map(const Tensor& x);
 /// q (N, H, L, d), k (N, H, S, d), v (N, H, S, m) -> (N, H, L, m). key_keep (N, S) Bool or undefined.
 Tensor linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
                         double eps = kLinearAttentionEps);
-/// The causal RNN form (L == S), one op with its own O(L)-memory backward.
-Tensor causal_linear_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_keep = Tensor(),
-                               double eps = kLinearAttentionEps);
+// The causal RNN form (L == S) is an op with its own O(L)-memory backward (heed/ops/attention.hpp).
+using heed::causal_linear_attention;
 
 /// What linear_attention_parallel and LinearAttention::forward return.
 struct LinearAttentionOutput {

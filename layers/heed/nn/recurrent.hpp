@@ -24,7 +24,8 @@
 // Speed: one forward call (every layer and direction, dropout included) is one recorded op. Per layer
 // and direction it runs one GEMM for the input projection of all time steps, then per step one GEMM
 // h W_hh^T and a fused gate kernel; its backward is hand-written BPTT with one GEMM per step for dh and
-// whole-sequence GEMMs for dW_ih, dW_hh and dx (layers/recurrent.cpp).
+// whole-sequence GEMMs for dW_ih, dW_hh and dx. That op is heed::rnn_fused (heed/ops/recurrent.hpp,
+// framework/ops/recurrent.cpp); these modules own the parameters and call it.
 //
 //   auto lstm = std::make_shared<heed::nn::LSTM>(
 //       heed::nn::LSTMOptions(32, 100).num_layers(2).bidirectional(true).batch_first(true).dropout(0.1));
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "heed/nn/module.hpp"
+#include "heed/ops/recurrent.hpp"
 #include "heed/options.hpp"
 #include "heed/tensor.hpp"
 
@@ -135,13 +137,8 @@ struct LSTMOutput {
   Tensor c_n;     ///< final cell state (layers·dirs, N, H)
 };
 
-/// Which recurrence RecurrentBase runs.
-enum class RecurrentKind {
-  RNNTanh,  ///< Elman RNN with tanh
-  RNNReLU,  ///< Elman RNN with relu
-  LSTM,     ///< 4 gates and a cell state
-  GRU,      ///< 3 gates
-};
+/// Which recurrence RecurrentBase runs (heed::RecurrentKind: RNNTanh, RNNReLU, LSTM, GRU).
+using RecurrentKind = heed::RecurrentKind;
 
 /// What RNN, LSTM and GRU share: the parameters of every layer and direction and the fused op that runs
 /// them. Use the derived classes.
@@ -220,62 +217,67 @@ class GRU : public RecurrentBase {
   GRUOptions options_;
 };
 
-/// One time step. Input (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Each
-/// step is one fused op (two GEMMs and the gate kernel), like one step of the layers above.
-class RNNCell : public Module {
+/// What RNNCell, LSTMCell and GRUCell share: the four parameters, their initialization and the step,
+/// one heed::rnn_cell_fused op (two GEMMs and the gate kernel, like one step of the layers above). Input
+/// (N, in) or (in); states (N, H) or (H); an undefined state means zeros. Use the derived classes.
+class RecurrentCellBase : public Module {
+ public:
+  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
+  std::string extra_repr() const override;
+  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
+  Tensor weight_hh;  ///< (G H, H)
+  Tensor bias_ih;    ///< (G H), undefined with bias(false)
+  Tensor bias_hh;    ///< (G H), undefined with bias(false)
+
+ protected:
+  /// Registers weight_ih, weight_hh (and bias_ih, bias_hh with `bias`) and draws them; throws
+  /// heed::Error on non-positive sizes.
+  RecurrentCellBase(const char* type_name, RecurrentKind kind, int64_t input_size, int64_t hidden_size, bool bias);
+  /// One step from (h, c); c only for an LSTM cell.
+  RecurrentOpState step(const Tensor& input, const Tensor& h, const Tensor& c);
+
+ private:
+  RecurrentOpSpec spec_;
+  std::vector<Tensor> weights_;  // the registered parameters, in registration order
+};
+
+/// One Elman RNN step (torch.nn.RNNCell): h' = act(W_ih x + b_ih + W_hh h + b_hh).
+class RNNCell : public RecurrentCellBase {
  public:
   explicit RNNCell(const RNNCellOptions& options);  ///< throws heed::Error on non-positive sizes
   /// tanh, with bias.
   RNNCell(int64_t input_size, int64_t hidden_size) : RNNCell(RNNCellOptions(input_size, hidden_size)) {}
   Tensor forward(const Tensor& input, const Tensor& h);  ///< h'
   Tensor forward(const Tensor& input) override;          ///< h' from h = 0
-  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
-  std::string extra_repr() const override;
   const RNNCellOptions& options() const { return options_; }  ///< the settings it was made with
-  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
-  Tensor weight_hh;  ///< (G H, H)
-  Tensor bias_ih;    ///< (G H), undefined with bias(false)
-  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   RNNCellOptions options_;
 };
 
-/// One LSTM step (torch.nn.LSTMCell); shapes as RNNCell.
-class LSTMCell : public Module {
+/// One LSTM step (torch.nn.LSTMCell); shapes as RecurrentCellBase.
+class LSTMCell : public RecurrentCellBase {
  public:
   explicit LSTMCell(const LSTMCellOptions& options);  ///< throws heed::Error on non-positive sizes
   /// With bias.
   LSTMCell(int64_t input_size, int64_t hidden_size) : LSTMCell(LSTMCellOptions(input_size, hidden_size)) {}
   LSTMState forward(const Tensor& input, const LSTMState& state);  ///< (h', c')
   Tensor forward(const Tensor& input) override;                    ///< h' from (0, 0)
-  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
-  std::string extra_repr() const override;
   const LSTMCellOptions& options() const { return options_; }  ///< the settings it was made with
-  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
-  Tensor weight_hh;  ///< (G H, H)
-  Tensor bias_ih;    ///< (G H), undefined with bias(false)
-  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   LSTMCellOptions options_;
 };
 
-/// One GRU step (torch.nn.GRUCell); shapes as RNNCell.
-class GRUCell : public Module {
+/// One GRU step (torch.nn.GRUCell); shapes as RecurrentCellBase.
+class GRUCell : public RecurrentCellBase {
  public:
   explicit GRUCell(const GRUCellOptions& options);  ///< throws heed::Error on non-positive sizes
   /// With bias.
   GRUCell(int64_t input_size, int64_t hidden_size) : GRUCell(GRUCellOptions(input_size, hidden_size)) {}
   Tensor forward(const Tensor& input, const Tensor& h);  ///< h'
   Tensor forward(const Tensor& input) override;          ///< h' from h = 0
-  void reset_parameters();  ///< re-draws every parameter from U(-1/sqrt(H), 1/sqrt(H))
-  std::string extra_repr() const override;
   const GRUCellOptions& options() const { return options_; }  ///< the settings it was made with
-  Tensor weight_ih;  ///< (G H, input_size), G = 1, 4, 3 gates for RNN, LSTM, GRU
-  Tensor weight_hh;  ///< (G H, H)
-  Tensor bias_ih;    ///< (G H), undefined with bias(false)
-  Tensor bias_hh;    ///< (G H), undefined with bias(false)
 
  private:
   GRUCellOptions options_;

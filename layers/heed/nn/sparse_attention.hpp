@@ -20,8 +20,9 @@
 // key gives zeros (docs/attention-spec.md section 0).
 //   sparse_attention_reference   the dense path: the full (N, H, L, S) score matrix, heed::masked_softmax
 //                                and matmul; returns the weights too (for drawing).
-//   block_sparse_attention       one heed op (forward and backward side by side in
-//                                sparse_attention.cpp) over a BlockLayout: the (L, S) plane is cut into
+//   block_sparse_attention       one heed op (heed/ops/attention.hpp, re-exported below; forward and
+//                                backward side by side in framework/ops/sparse_attention.cpp) over a
+//                                BlockLayout (make_block_layout, likewise): the (L, S) plane is cut into
 //                                block_size x block_size tiles and only the tiles holding a kept entry are
 //                                visited (one BLAS GEMM per tile for the scores, for P V, and for each of
 //                                the four backward products); masked tiles are never touched. The softmax
@@ -36,6 +37,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "heed/ops/attention.hpp"
 #include "heed/tensor.hpp"
 
 namespace heed::nn {
@@ -63,32 +65,9 @@ struct SparseAttentionOutput {
 SparseAttentionOutput sparse_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
                                                  const Tensor& keep_mask, double scale = 0.0);
 
-/// Which tiles of the (L, S) plane a pattern keeps, per head pattern, as a compressed row list.
-struct BlockLayout {
-  int64_t heads = 1;  ///< number of patterns: 1 (shared by every head) or H
-  int64_t query_length = 0;  ///< L
-  int64_t key_length = 0;    ///< S
-  int64_t block_size = 0;    ///< tile side
-  int64_t query_blocks = 0;  ///< ceil(L / block_size)
-  int64_t key_blocks = 0;    ///< ceil(S / block_size)
-  Tensor keep_mask;  ///< (heads, L, S) Bool, dense
-  /// Kept tiles of pattern p, query block b: key_block[row_start[r] .. row_start[r + 1]) with
-  /// r = p * query_blocks + b, in increasing order; full[t] is true when every entry of tile t is kept.
-  std::vector<int64_t> row_start;
-  std::vector<int64_t> key_block;  ///< key block of each kept tile (see row_start)
-  std::vector<uint8_t> full;       ///< per kept tile: 1 when every entry is kept
-
-  int64_t kept_blocks() const { return static_cast<int64_t>(key_block.size()); }  ///< kept tiles, all patterns
-  double density() const {  ///< kept tiles / all tiles
-    return static_cast<double>(kept_blocks()) / static_cast<double>(heads * query_blocks * key_blocks);
-  }
-};
-/// keep_mask Bool (L, S) or (H, L, S); block_size > 0 (the last tiles may be smaller).
-BlockLayout make_block_layout(const Tensor& keep_mask, int64_t block_size);
-
-/// The block-sparse kernel (one recorded op). The layout's L and S must match q and k, and its number of
-/// patterns must be 1 or H. scale <= 0 means 1/sqrt(d).
-Tensor block_sparse_attention(const Tensor& q, const Tensor& k, const Tensor& v, const BlockLayout& layout,
-                              double scale = 0.0);
+// ---- the block-sparse kernel: ops (heed/ops/attention.hpp), also reachable through heed::nn ----------
+using heed::BlockLayout;             // which tiles of the (L, S) plane a pattern keeps
+using heed::make_block_layout;       // the BlockLayout of a keep-mask and a tile side
+using heed::block_sparse_attention;  // attention over a layout's kept tiles, one recorded op
 
 }  // namespace heed::nn

@@ -1,5 +1,6 @@
-// layers/flash_attention.cpp — flash_attention: memory-efficient exact attention as one recorded op
-// (docs/attention-spec.md M11; FlashAttention-2's loop order, Dao 2023, on the CPU with BLAS on blocks).
+// framework/ops/flash_attention.cpp — flash_attention: memory-efficient exact attention as one recorded op
+// (heed/ops/attention.hpp; docs/attention-spec.md M11; FlashAttention-2's loop order, Dao 2023, on the CPU
+// with BLAS on blocks).
 //
 // For each query block Q_i (kRowBlock rows) and key block K_j (kColBlock keys) of one batch entry:
 //   forward   S = c·Q_i K_jᵀ + bias (masked entries -inf);  m' = max(m, rowmax S);  P̃ = e^(S - m')
@@ -13,47 +14,24 @@
 // Key blocks that the causal mask or the keep-mask hide completely are skipped in both passes (no GEMM),
 // and the causal mask is applied from indices, never materialized. A row whose every key is masked has
 // l = 0: its output is 0 and LSE = +inf makes its recomputed P, and so every gradient through it, 0.
-//
-// This file includes <cblas.h>, so it must not include xtensor-blas (docs/toolchain.md, gotcha 3);
-// ops/vec_exp.hpp uses xsimd only.
-#include <cblas.h>
-
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "heed/autograd.hpp"
-#include "heed/nn/attention.hpp"
 #include "heed/ops.hpp"
+#include "ops/blas.hpp"
 #include "ops/common.hpp"
 #include "ops/row_kernels.hpp"
 
-namespace heed::nn {
+namespace heed {
 namespace {
 
 constexpr int64_t kRowBlock = 64;   // query rows per block
 constexpr int64_t kColBlock = 128;  // keys per block
 constexpr const char* kOp = "flash_attention";
-
-int blas_int(int64_t v) {
-  HEED_CHECK(v <= INT_MAX, "flash_attention: dimension or stride {} is too large for BLAS (32-bit indices)", v);
-  return static_cast<int>(v);
-}
-
-// C (m x n, row stride ldc) = alpha op(A) op(B) + beta C, row-major.
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blas_int(m),
-              blas_int(n), blas_int(k), alpha, a, blas_int(lda), b, blas_int(ldb), beta, c, blas_int(ldc));
-}
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, blas_int(m),
-              blas_int(n), blas_int(k), alpha, a, blas_int(lda), b, blas_int(ldb), beta, c, blas_int(ldc));
-}
 
 // Strides that read a tensor of shape `own` with strides `own_strides` as shape `full` (0 on broadcast axes).
 Shape strides_in(const Shape& own, const Shape& own_strides, const Shape& full) {
@@ -170,7 +148,7 @@ bool block_scores(const FlashPlan& p, int64_t b, int64_t i0, int64_t rows, int64
   }
   const T* q = p.q.data.data<T>() + p.q.offsets[b] + i0 * p.q.ld;
   const T* k = p.k.data.data<T>() + p.k.offsets[b] + j0 * p.k.ld;
-  gemm(false, true, rows, cols, p.E, static_cast<T>(p.scale), q, p.q.ld, k, p.k.ld, T(0), s, cols);
+  detail::gemm(kOp, false, true, rows, cols, p.E, static_cast<T>(p.scale), q, p.q.ld, k, p.k.ld, T(0), s, cols);
   if (p.bias.data.defined()) {
     const T* bias = p.bias.data.data<T>() + p.bias.offsets[b] + i0 * p.bias.row_stride + j0 * p.bias.col_stride;
     const int64_t cs = p.bias.col_stride;
@@ -232,7 +210,8 @@ void flash_forward(const FlashPlan& p, int64_t b, T* out, T* lse, std::vector<T>
           for (int64_t e = 0; e < p.Ev; ++e) orow[e] *= alpha[r];
         }
       }
-      gemm(false, false, rows, p.Ev, cols, T(1), s, cols, v + j0 * p.v.ld, p.v.ld, T(1), o, p.Ev);  // O += P̃ V_j
+      // O += P̃ V_j
+      detail::gemm(kOp, false, false, rows, p.Ev, cols, T(1), s, cols, v + j0 * p.v.ld, p.v.ld, T(1), o, p.Ev);
     }
     for (int64_t r = 0; r < rows; ++r) {  // O /= l;  LSE = m + log l
       T* orow = o + r * p.Ev;
@@ -272,8 +251,10 @@ void flash_backward(const FlashPlan& p, int64_t b, const T* out, const T* lse, c
         for (int64_t col = 0; col < cols; ++col) sr[col] -= shift;
       }
       detail::exp_inplace(s, rows * cols);
-      if (dv) gemm(true, false, cols, p.Ev, rows, T(1), s, cols, dout_i, p.Ev, T(1), dv + j0 * p.Ev, p.Ev);  // dV_j += Pᵀ dO_i
-      gemm(false, true, rows, cols, p.Ev, T(1), dout_i, p.Ev, v + j0 * p.v.ld, p.v.ld, T(0), ds, cols);  // dP
+      if (dv)  // dV_j += Pᵀ dO_i
+        detail::gemm(kOp, true, false, cols, p.Ev, rows, T(1), s, cols, dout_i, p.Ev, T(1), dv + j0 * p.Ev, p.Ev);
+      // dP = dO_i V_jᵀ
+      detail::gemm(kOp, false, true, rows, cols, p.Ev, T(1), dout_i, p.Ev, v + j0 * p.v.ld, p.v.ld, T(0), ds, cols);
       for (int64_t r = 0; r < rows; ++r) {  // dS = P ∘ (dP - D)
         const T* pr = s + r * cols;
         T* dsr = ds + r * cols;
@@ -286,8 +267,12 @@ void flash_backward(const FlashPlan& p, int64_t b, const T* out, const T* lse, c
           for (int64_t col = 0; col < cols; ++col)
             db[r * p.bias.grad_row_stride + col * p.bias.grad_col_stride] += ds[r * cols + col];
       }
-      if (dq) gemm(false, false, rows, p.E, cols, c, ds, cols, k + j0 * p.k.ld, p.k.ld, T(1), dq + i0 * p.E, p.E);
-      if (dk) gemm(true, false, cols, p.E, rows, c, ds, cols, q + i0 * p.q.ld, p.q.ld, T(1), dk + j0 * p.E, p.E);
+      if (dq)  // dQ_i += c·dS K_j
+        detail::gemm(kOp, false, false, rows, p.E, cols, c, ds, cols, k + j0 * p.k.ld, p.k.ld, T(1), dq + i0 * p.E,
+                     p.E);
+      if (dk)  // dK_j += c·dSᵀ Q_i
+        detail::gemm(kOp, true, false, cols, p.E, rows, c, ds, cols, q + i0 * p.q.ld, p.q.ld, T(1), dk + j0 * p.E,
+                     p.E);
     }
   }
 }
@@ -379,4 +364,4 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   return out;
 }
 
-}  // namespace heed::nn
+}  // namespace heed
