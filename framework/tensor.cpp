@@ -44,8 +44,29 @@ const char* dtype_name(DType d) {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    HEED_CHECK(!__builtin_mul_overflow(n, s, &n), "shape_numel: the sizes of {} multiply past 64 bits",
+               shape_str(shape));
   return n;
+}
+
+// Every tensor and view heed makes passes here (make_tensor, make_view, and the readers and ops that take
+// sizes from outside), so no element count, byte count, stride or offset computed from a shape can
+// overflow later: the non-zero sizes must multiply to at most kMaxNumel, also when another size is 0
+// (the strides still multiply them).
+int64_t detail::checked_numel(const Shape& shape, const char* op) {
+  int64_t product = 1;
+  bool empty = false;
+  for (int64_t s : shape) {
+    HEED_CHECK(s >= 0, "{}: negative size in shape {}", op, shape_str(shape));
+    if (s == 0) {
+      empty = true;
+      continue;
+    }
+    HEED_CHECK(!__builtin_mul_overflow(product, s, &product) && product <= kMaxNumel,
+               "{}: shape {} is too large: its sizes multiply to more than 2^48 elements", op, shape_str(shape));
+  }
+  return empty ? 0 : product;
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -196,6 +217,9 @@ DType Tensor::dtype() const { check_defined("dtype"); return impl_->dtype; }
 
 bool Tensor::is_contiguous() const {
   check_defined("is_contiguous");
+  // No element, nothing out of place (make_tensor's strides for {0, 0} are {1, 1}, which the loop below
+  // would reject: fuzz_safetensors found an empty tensor that loaded "not contiguous").
+  if (numel() == 0) return true;
   int64_t expected = 1;
   for (int64_t d = dim() - 1; d >= 0; --d) {
     if (impl_->shape[d] == 1) continue;
@@ -418,18 +442,24 @@ std::string Tensor::to_string(int64_t max_per_axis) const {
 
 // ---- construction ----------------------------------------------------------------------------------
 
-Tensor make_tensor(const Shape& shape, DType dtype) {
-  for (int64_t s : shape) HEED_CHECK(s >= 0, "make_tensor: negative size in shape {}", shape_str(shape));
+Tensor make_tensor(const Shape& shape, DType dtype, const char* op) {
+  // At most 2^48 elements of at most 8 bytes: the byte count cannot overflow.
+  const auto nbytes = static_cast<std::size_t>(detail::checked_numel(shape, op)) * dtype_size(dtype);
   auto impl = std::allocate_shared<TensorImpl>(CachingAllocator<TensorImpl>());
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
-  impl->storage = std::allocate_shared<Storage>(CachingAllocator<Storage>(),
-                                          static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype));
+  try {
+    impl->storage = std::allocate_shared<Storage>(CachingAllocator<Storage>(), nbytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(fmt::format("{}: cannot allocate {} bytes for a {} tensor of shape {}", op, nbytes, dtype_name(dtype),
+                            shape_str(shape)));
+  }
   return Tensor(std::move(impl));
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  detail::checked_numel(shape, "make_view");
   auto impl = std::allocate_shared<TensorImpl>(CachingAllocator<TensorImpl>());
   impl->shape = std::move(shape);
   impl->strides = std::move(strides);
@@ -439,14 +469,20 @@ Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset)
   return Tensor(std::move(impl));
 }
 
-Tensor empty(const Shape& shape, DType dtype) { return make_tensor(shape, dtype); }
-Tensor zeros(const Shape& shape, DType dtype) {
-  Tensor t = make_tensor(shape, dtype);
+// The creation functions pass their own name to make_tensor, so that a bad shape is reported as the
+// user's call ("zeros: negative size in shape [2, -3]").
+namespace {
+Tensor zeros_named(const Shape& shape, DType dtype, const char* op) {
+  Tensor t = make_tensor(shape, dtype, op);
   std::memset(t.impl()->storage->data(), 0, t.impl()->storage->nbytes());
   return t;
 }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
-Tensor full(const Shape& shape, double value, DType dtype) { return make_tensor(shape, dtype).fill_(value); }
+}  // namespace
+
+Tensor empty(const Shape& shape, DType dtype) { return make_tensor(shape, dtype, "empty"); }
+Tensor zeros(const Shape& shape, DType dtype) { return zeros_named(shape, dtype, "zeros"); }
+Tensor ones(const Shape& shape, DType dtype) { return make_tensor(shape, dtype, "ones").fill_(1.0); }
+Tensor full(const Shape& shape, double value, DType dtype) { return make_tensor(shape, dtype, "full").fill_(value); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 Tensor full_like(const Tensor& t, double value) { return full(t.shape(), value, t.dtype()); }
@@ -454,9 +490,15 @@ Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 Tensor arange(double end, DType dtype) { return arange(0.0, end, 1.0, dtype); }
 Tensor arange(double start, double end, double step, DType dtype) {
+  HEED_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
+             "arange: start, end and step must be finite numbers, got {}, {}, {}", start, end, step);
   HEED_CHECK(step != 0.0, "arange: step must not be 0");
-  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((end - start) / step)));
-  Tensor t = make_tensor({n}, dtype);
+  // The count as a double first: converting a NaN or an out-of-range double to an integer is undefined.
+  const double count = std::ceil((end - start) / step);
+  HEED_CHECK(count <= static_cast<double>(detail::kMaxNumel),
+             "arange: [{}, {}) in steps of {} would have {:g} elements, more than 2^48", start, end, step, count);
+  const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
+  Tensor t = make_tensor({n}, dtype, "arange");
   HEED_DISPATCH_ALL(dtype, [&] {
     scalar_t* p = t.data<scalar_t>();
     for (int64_t i = 0; i < n; ++i) p[i] = static_cast<scalar_t>(start + step * static_cast<double>(i));
@@ -466,7 +508,7 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 Tensor linspace(double start, double end, int64_t steps, DType dtype) {
   HEED_CHECK(steps >= 0, "linspace: steps must be >= 0, got {}", steps);
-  Tensor t = make_tensor({steps}, dtype);
+  Tensor t = make_tensor({steps}, dtype, "linspace");
   HEED_DISPATCH_FLOAT(dtype, "linspace", [&] {
     scalar_t* p = t.data<scalar_t>();
     for (int64_t i = 0; i < steps; ++i)
@@ -476,7 +518,7 @@ Tensor linspace(double start, double end, int64_t steps, DType dtype) {
 }
 
 Tensor eye(int64_t n, DType dtype) {
-  Tensor t = zeros({n, n}, dtype);
+  Tensor t = zeros_named({n, n}, dtype, "eye");
   HEED_DISPATCH_ALL(dtype, [&] {
     scalar_t* p = t.data<scalar_t>();
     for (int64_t i = 0; i < n; ++i) p[i * n + i] = scalar_t(1);
@@ -487,14 +529,14 @@ Tensor eye(int64_t n, DType dtype) {
 namespace {
 Shape resolve_values_shape(std::size_t count, Shape shape, const char* op) {
   if (shape.empty() && count != 1) shape = {static_cast<int64_t>(count)};
-  HEED_CHECK(shape_numel(shape) == static_cast<int64_t>(count), "{}: {} values do not fill shape {}", op, count,
+  HEED_CHECK(detail::checked_numel(shape, op) == static_cast<int64_t>(count), "{}: {} values do not fill shape {}", op, count,
              shape_str(shape));
   return shape;
 }
 template <class Src>
 Tensor from_values(const Src& values, Shape shape, DType dtype, const char* op) {
   shape = resolve_values_shape(values.size(), std::move(shape), op);
-  Tensor t = make_tensor(shape, dtype);
+  Tensor t = make_tensor(shape, dtype, op);
   HEED_DISPATCH_ALL(dtype, [&] {
     scalar_t* p = t.data<scalar_t>();
     std::size_t i = 0;
@@ -523,7 +565,7 @@ Tensor bool_tensor(const std::vector<bool>& values, Shape shape) {
 namespace {
 template <class Fill>
 Tensor random_tensor(const Shape& shape, DType dtype, const char* op, Fill&& fill) {
-  Tensor t = make_tensor(shape, dtype);
+  Tensor t = make_tensor(shape, dtype, op);
   HEED_DISPATCH_FLOAT(dtype, op, [&] {
     scalar_t* p = t.data<scalar_t>();
     const int64_t n = t.numel();
@@ -548,9 +590,10 @@ Tensor uniform(const Shape& shape, double low, double high, DType dtype, Generat
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen) {
   HEED_CHECK(high > low, "randint: empty range [{}, {})", low, high);
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = make_tensor(shape, DType::Int64);
+  Tensor t = make_tensor(shape, DType::Int64, "randint");
   int64_t* p = t.data<int64_t>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = g.randint(low, high);
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = g.randint(low, high);
   return t;
 }
 

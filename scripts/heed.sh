@@ -3,12 +3,13 @@
 #
 #   bash scripts/heed.sh example   install what is missing, build the library and the flagship (Release), run it
 #   bash scripts/heed.sh test      install what is missing (test-only packages too), build everything, run the
-#                                  whole test suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer)
+#                                  whole test suite (Release, then AddressSanitizer + UndefinedBehaviorSanitizer),
+#                                  then every fuzz target for 10 s (clang, tests/fuzz)
 #   bash scripts/heed.sh deps      only install the Debian packages heed needs (add --test for the test-only
 #                                  ones)
 #
 # Works on a fresh Debian 12 as root (uses sudo when not root). Environment: HEED_JOBS (default: nproc),
-# HEED_SKIP_ASAN=1 to skip the sanitizer pass.
+# HEED_SKIP_ASAN=1 to skip the sanitizer pass, HEED_SKIP_FUZZ=1 to skip the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${HEED_JOBS:-$(nproc)}"
@@ -27,6 +28,7 @@ PACKAGES=(g++ cmake make pkg-config
 # `example` does not need it (it is large).
 # The run report's browser test (tests/browser) renders it in Chromium, with Debian's Chart.js.
 TEST_PACKAGES=(python3-torch chromium fonts-dejavu-core libjs-chart.js)
+TEST_PACKAGES+=(clang libclang-rt-14-dev)  # the fuzz targets (tests/fuzz) and clang_build: clang, libFuzzer
 
 deps() {  # deps [package...]: installs PACKAGES and the given extra packages, when missing
   local missing=()
@@ -73,6 +75,14 @@ case "${1:-}" in
         -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF
       (cd build-asan && OPENBLAS_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest -j "$JOBS" --output-on-failure --timeout 900 -E '\[learning\]')
+    fi
+    if [ "${HEED_SKIP_FUZZ:-0}" != 1 ]; then
+      # Every fuzz target (tests/fuzz/README.md), clang + libFuzzer + ASan + UBSan, HEED_FUZZ_SECONDS (10) each.
+      echo "heed: fuzz targets (clang, libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer)"
+      build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+        -DHEED_FUZZ=ON -DHEED_BUILD_TESTS=OFF -DHEED_BUILD_EXAMPLES=OFF -DHEED_BUILD_BENCH=OFF -DHEED_BUILD_TOOLS=OFF \
+        -DHEED_INSTALL=OFF
+      bash tests/fuzz/run_fuzzers.sh build-fuzz/tests/fuzz tests/fuzz/corpus
     fi
     echo "heed: build + tests took $(( $(date +%s) - start )) s"
     ;;

@@ -281,7 +281,8 @@ TEST_CASE("conv net: Sequential of Conv2d, ReLU, MaxPool2d, Flatten, Linear trai
   CHECK(y.shape() == heed::Shape{5, 3});
   heed::sum(y * y).backward();
   for (const auto& [name, p] : net->named_parameters()) {
-    CAPTURE(name);
+    const std::string key = name;  // CAPTURE is a lambda: no structured binding in it (C++17)
+    CAPTURE(key);
     REQUIRE(p.grad().defined());
     CHECK(p.grad().shape() == p.shape());
   }

@@ -440,14 +440,8 @@ TEST_CASE("crash safety: SIGKILL at random moments while saving never leaves a f
   last.save(path);
   int remaining = 0;
   for (const std::string& f : dir.files()) remaining += f.rfind("model.safetensors.tmp", 0) == 0;
-  // MERGE (issue #16 item 8): the atomic writer's clean-up of stale temporary files is another branch's.
-  // Once merged, this must be CHECK(remaining == 0); until then it only reports the count.
-  constexpr bool kSaveRemovesStaleTemporaries = false;
-  if (kSaveRemovesStaleTemporaries) {
-    CHECK(remaining == 0);
-  } else {
-    WARN_MESSAGE(remaining == 0, remaining << " stale temporary files remain after a successful save");
-  }
+  // The killed children are gone, so write_file_atomic removes their temporary files (issue #16 item 8).
+  CHECK_MESSAGE(remaining == 0, remaining << " stale temporary files remain after a successful save");
   Blob check;
   check.load(path);
   CHECK(check.state() == -1);

@@ -203,7 +203,8 @@ TEST_CASE("module: save then load is bit-identical") {
   c->to(DType::Float64);
   c->load(file.path);
   for (const auto& [name, t] : c->state_dict()) {
-    CAPTURE(name);
+    const std::string key = name;  // CAPTURE is a lambda: no structured binding in it (C++17)
+    CAPTURE(key);
     CHECK(t.to_vector<double>() == a->parameter(name).to_vector<double>());
   }
 }

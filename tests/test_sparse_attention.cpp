@@ -156,7 +156,8 @@ TEST_CASE("sparse attention: the block-sparse kernel equals the dense reference 
                                   nn::fixed_summary_mask(length, 6, 1)})}};
     for (const auto& [name, mask] : patterns)
       for (int64_t block : {1, 4, 8, 64}) {
-        CAPTURE(name);
+        const std::string key = name;  // CAPTURE is a lambda: no structured binding in it (C++17)
+        CAPTURE(key);
         CAPTURE(block);
         CHECK(kernel_vs_reference(q, k, v, mask, block) <= tol);
       }

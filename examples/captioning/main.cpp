@@ -451,6 +451,9 @@ int main(int argc, char** argv) {
   } catch (const heed::Error& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
+  } catch (const std::exception& e) {  // anything else (e.g. out of memory): a message, not std::terminate
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
   }
   return 0;
 }

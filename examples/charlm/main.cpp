@@ -20,6 +20,7 @@
 #include <heed/io/safetensors.hpp>
 #include <heed/nn/decoding.hpp>
 #include <heed/nn/transformer.hpp>
+#include <heed/utf8.hpp>
 #include <limits>
 #include <map>
 
@@ -51,7 +52,7 @@ struct ModelConfig {
       auto it = metadata.find(key);
       HEED_CHECK(it != metadata.end(), "charlm: '{}' has no '{}' in its metadata; was it written by charlm?", path,
                  key);
-      return std::stoll(it->second);
+      return heed::io::metadata_int(metadata, key, path);  // a clear error for anything but a decimal integer
     };
     ModelConfig config;
     config.vocab = vocab;
@@ -142,7 +143,7 @@ double bits_per_char(CharModel& model, const std::vector<charlm::Batch>& batches
 void save_checkpoint(const std::string& path, const CharModel& model, const CharVocab& vocab,
                      const heed::io::Metadata& extra) {
   heed::io::Metadata metadata = model.config.to_metadata();
-  metadata["vocab"] = vocab.chars();
+  metadata["vocab"] = vocab.to_metadata();  // bytes as Latin-1 characters: JSON strings must be UTF-8
   for (const auto& [key, value] : extra) metadata[key] = value;
   heed::io::save_safetensors(path, model.lm->state_dict(), metadata);
 }
@@ -160,7 +161,7 @@ Loaded load_checkpoint(const std::string& path) {
   auto it = file.metadata.find("vocab");
   HEED_CHECK(it != file.metadata.end() && !it->second.empty(),
              "charlm: '{}' has no vocabulary in its metadata; was it written by charlm?", path);
-  Loaded loaded{CharVocab::from_chars(it->second), nullptr, file.metadata};
+  Loaded loaded{CharVocab::from_metadata(it->second), nullptr, file.metadata};
   const ModelConfig config = ModelConfig::from_metadata(file.metadata, loaded.vocab.size(), path);
   loaded.model = std::make_shared<CharModel>(config);
   loaded.model->lm->load_state_dict(file.tensors);
@@ -421,7 +422,7 @@ int main(int argc, char** argv) {
     double last_val = 0;
     auto save = [&]() {
       save_checkpoint(checkpoint, *model, vocab,
-                      {{"source", source}, {"steps", std::to_string(steps_done)},
+                      {{"source", heed::printable(source, 4096)}, {"steps", std::to_string(steps_done)},
                        {"val_bpc", fmt::format("{:.4f}", last_val)},
                        {"unigram_val_bpc", fmt::format("{:.4f}", unigram_val)}});
     };
@@ -466,6 +467,9 @@ int main(int argc, char** argv) {
     fmt::print("validation: {:.3f} bits per character, {:.3f} {} the unigram baseline ({:.3f})\n", result.val_bpc,
                std::abs(unigram_val - result.val_bpc), result.val_bpc < unigram_val ? "below" : "ABOVE", unigram_val);
   } catch (const heed::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // anything else (e.g. out of memory): a message, not std::terminate
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }

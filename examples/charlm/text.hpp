@@ -84,7 +84,7 @@ class CharVocab {
     for (int c = 0; c < 256; ++c)
       if (seen[static_cast<std::size_t>(c)]) add(static_cast<char>(c));
   }
-  // From the string of characters stored in a checkpoint (each character once, in id order).
+  // From the bytes in id order, each once.
   static CharVocab from_chars(const std::string& chars) {
     CharVocab vocab;
     for (char c : chars) {
@@ -92,6 +92,41 @@ class CharVocab {
       vocab.add(c);
     }
     return vocab;
+  }
+
+  // The vocabulary as a checkpoint stores it in its metadata: the bytes in id order, each byte b written as
+  // the character U+00bb (ISO 8859-1) in UTF-8, because the safetensors header is JSON, whose strings must
+  // be UTF-8: an ASCII byte stays itself, the byte 0xC3 of "é" becomes "Ã" (C3 83). Checkpoints from before
+  // this encoding stored the raw bytes, which could only be saved for ASCII texts, so they read the same.
+  std::string to_metadata() const {
+    std::string out;
+    for (char c : chars_) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x80) {
+        out.push_back(c);
+      } else {
+        out.push_back(static_cast<char>(0xC0 | (u >> 6)));
+        out.push_back(static_cast<char>(0x80 | (u & 0x3F)));
+      }
+    }
+    return out;
+  }
+  static CharVocab from_metadata(const std::string& text) {
+    std::string bytes;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const auto u = static_cast<unsigned char>(text[i]);
+      if (u < 0x80) {
+        bytes.push_back(static_cast<char>(u));
+        continue;
+      }
+      const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+      HEED_CHECK((u == 0xC2 || u == 0xC3) && (next & 0xC0) == 0x80,
+                 "charlm: the checkpoint's vocabulary holds {} at byte {}, not a character U+0000..U+00FF in UTF-8",
+                 shown(static_cast<char>(u)), i);
+      bytes.push_back(static_cast<char>(((u & 0x03) << 6) | (next & 0x3F)));
+      ++i;
+    }
+    return from_chars(bytes);
   }
 
   int64_t size() const { return static_cast<int64_t>(chars_.size()); }

@@ -46,7 +46,8 @@ double accuracy(const heed::Tensor& logits, const heed::Tensor& labels) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+// A function-try-block: bad input ends with a message and exit code 1, never std::terminate.
+int main(int argc, char** argv) try {
   CLI::App app{"heed mlp_demo: an MLP separates two spirals"};
   int epochs = 60, hidden = 32, points = 1000, batch = 50, seed = 1;
   double lr = 0.01;
@@ -91,4 +92,7 @@ int main(int argc, char** argv) {
   fmt::print("final: train accuracy {:.3f}, test accuracy {:.3f} (chance 0.5)\n", accuracy((*model)(train_x), train_y),
              test_acc);
   return 0;
+} catch (const std::exception& e) {  // heed::Error or anything else
+  fmt::print(stderr, "error: {}\n", e.what());
+  return 1;
 }

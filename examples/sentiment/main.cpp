@@ -20,34 +20,18 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "data.hpp"
+
 namespace {
 
 using heed::Tensor;
 namespace nn = heed::nn;
 
-// Where a generated review puts its deciding phrase (README.md, "the default data").
-enum class Form { VerdictFirst, Contrast, VerdictMiddle, VerdictLast, Unknown };
-constexpr int kForms = 4;
-const char* form_name(Form f) {
-  switch (f) {
-    case Form::VerdictFirst:
-      return "verdict first";
-    case Form::Contrast:
-      return "contrast";
-    case Form::VerdictMiddle:
-      return "verdict in the middle";
-    case Form::VerdictLast:
-      return "verdict last";
-    default:
-      return "from a file";
-  }
-}
-
-struct Example {
-  std::string text;
-  int label;  // 1 positive, 0 negative
-  Form form = Form::Unknown;
-};
+using sentiment::Example;
+using sentiment::Form;
+using sentiment::form_name;
+using sentiment::kForms;
+using sentiment::read_labelled_sentences;
 
 // ---- the built-in review generator (grammar in README.md) -----------------------------------------------
 
@@ -217,27 +201,6 @@ class ReviewGenerator {
 
   heed::Generator gen_;
 };
-
-// ---- the UCI "sentiment labelled sentences" format: sentence<TAB>label --------------------------------
-
-std::vector<Example> read_labelled_sentences(const std::string& path) {
-  std::ifstream in(path);
-  HEED_CHECK(in.good(), "sentiment: cannot open '{}'", path);
-  std::vector<Example> examples;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty()) continue;
-    const auto tab = line.rfind('\t');
-    const std::string label = tab == std::string::npos ? "" : line.substr(tab + 1);
-    HEED_CHECK(label == "0" || label == "1",
-               "sentiment: {}:{}: expected 'sentence<TAB>0' or 'sentence<TAB>1', got '{}'", path, number,
-               line.substr(0, 80));
-    examples.push_back({line.substr(0, tab), label == "1" ? 1 : 0});
-  }
-  HEED_CHECK(!examples.empty(), "sentiment: '{}' holds no labelled sentences", path);
-  return examples;
-}
 
 // ---- the models -------------------------------------------------------------------------------------------
 
@@ -537,6 +500,9 @@ int main(int argc, char** argv) {
                attended >= plain ? "beats" : "trails", 100.0 * std::abs(attended - plain), 100.0 * attended,
                100.0 * plain);
   } catch (const heed::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // anything else (e.g. out of memory): a message, not std::terminate
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }

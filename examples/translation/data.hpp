@@ -9,6 +9,8 @@
 #include <fstream>
 #include <heed/error.hpp>
 #include <heed/random.hpp>
+#include <heed/utf8.hpp>
+#include <istream>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -247,17 +249,21 @@ inline Pair random_transliteration(heed::Generator& gen) {
 // ---- tab-separated sentence pairs -----------------------------------------------------------------------
 
 // The Tatoeba / manythings.org Anki format, one pair a line: english<TAB>french[<TAB>attribution]. Blank
-// lines are skipped; a line without a tab, or with an empty side, is an error naming the file and line.
-// Pairs with a side longer than max_chars characters are left out (counted in `skipped`).
-inline std::vector<Pair> read_pairs(const std::string& path, int64_t max_chars, int64_t* skipped) {
-  std::ifstream in(path, std::ios::binary);
-  HEED_CHECK(in.good(), "translation: cannot open --pairs file '{}'", path);
+// lines are skipped; a line that is not UTF-8, has no tab, or has an empty side, is an error naming the file
+// (`name`) and the line, so that a bad file stops the run before training, not when the checkpoint (whose
+// JSON header must be UTF-8) is saved. Pairs with a side longer than max_chars characters are left out
+// (counted in `skipped`). Reads from any stream (tests/fuzz/fuzz_translation_pairs.cpp feeds it bytes).
+inline std::vector<Pair> read_pairs(std::istream& in, const std::string& name, int64_t max_chars, int64_t* skipped) {
   std::vector<Pair> pairs;
   std::string line;
   *skipped = 0;
   for (int64_t number = 1; std::getline(in, line); ++number) {
     if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    const std::size_t bad = heed::utf8_error_at(line);
+    HEED_CHECK(bad == std::string::npos, "translation: {}:{}: not valid UTF-8 (byte 0x{:02x} at column {}): '{}'",
+               name, number, bad == std::string::npos ? 0 : static_cast<unsigned char>(line[bad]), bad + 1,
+               heed::printable(line, 80));
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     const auto tab = line.find('\t');
     const auto second_tab = tab == std::string::npos ? std::string::npos : line.find('\t', tab + 1);
@@ -268,8 +274,8 @@ inline std::vector<Pair> read_pairs(const std::string& path, int64_t max_chars, 
       pair.target = line.substr(tab + 1, second_tab == std::string::npos ? std::string::npos : second_tab - tab - 1);
     }
     HEED_CHECK(!pair.source.empty() && !pair.target.empty(),
-               "translation: {}:{}: expected 'english<TAB>french[<TAB>attribution]', got '{}'", path, number,
-               line.substr(0, 80));
+               "translation: {}:{}: expected 'english<TAB>french[<TAB>attribution]', got '{}'", name, number,
+               heed::printable(line, 80));
     if (static_cast<int64_t>(utf8_chars(pair.source).size()) > max_chars ||
         static_cast<int64_t>(utf8_chars(pair.target).size()) > max_chars) {
       ++*skipped;
@@ -277,9 +283,16 @@ inline std::vector<Pair> read_pairs(const std::string& path, int64_t max_chars, 
     }
     pairs.push_back(std::move(pair));
   }
-  HEED_CHECK(!pairs.empty(), "translation: '{}' holds no sentence pairs of at most {} characters (--max-len)", path,
+  HEED_CHECK(!pairs.empty(), "translation: '{}' holds no sentence pairs of at most {} characters (--max-len)", name,
              max_chars);
   return pairs;
+}
+
+// The --pairs file at `path`.
+inline std::vector<Pair> read_pairs(const std::string& path, int64_t max_chars, int64_t* skipped) {
+  std::ifstream in(path, std::ios::binary);
+  HEED_CHECK(in.good(), "translation: cannot open --pairs file '{}'", path);
+  return read_pairs(in, path, max_chars, skipped);
 }
 
 }  // namespace translation

@@ -107,12 +107,17 @@ struct ModelConfig {
     config.kind = parse_kind(get("attention"));
     config.cell = get("cell");
     config.local_score = get("local_score");
-    config.embed = std::stoll(get("embed"));
-    config.hidden = std::stoll(get("hidden"));
-    config.window = std::stoll(get("window"));
-    config.local_p_window = std::stoll(get("local_p_window"));
-    config.max_source_length = std::stoll(get("max_source_length"));
-    config.max_target_length = std::stoll(get("max_target_length"));
+    // Sizes are checked as decimal integers: a damaged checkpoint is a clear error, not std::stoll's throw.
+    auto size = [&](const char* key) {
+      get(key);
+      return heed::io::metadata_int(metadata, key, path);
+    };
+    config.embed = size("embed");
+    config.hidden = size("hidden");
+    config.window = size("window");
+    config.local_p_window = size("local_p_window");
+    config.max_source_length = size("max_source_length");
+    config.max_target_length = size("max_target_length");
     return config;
   }
 };
@@ -897,6 +902,9 @@ int main(int argc, char** argv) {
                task == "spec" ? "dates" : task, kind_name(suggested), example);
     fmt::print("\n{} runs in {}\n", results.size(), heed::format_duration(total_seconds));
   } catch (const heed::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // anything else (e.g. out of memory): a message, not std::terminate
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }

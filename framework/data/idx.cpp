@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "heed/ops.hpp"
+#include "ops/common.hpp"
 
 namespace heed::data {
 namespace {
@@ -61,13 +62,17 @@ IdxArray read_idx(const std::string& path, int64_t expected_dims, int64_t max_it
                d, dims);
     array.shape.push_back((int64_t{be[0]} << 24) | (int64_t{be[1]} << 16) | (int64_t{be[2]} << 8) | int64_t{be[3]});
   }
-  const int64_t total = shape_numel(array.shape);
-  HEED_CHECK(total <= (int64_t{1} << 34), "read_idx: '{}' declares shape {}, too large to read", path,
-             shape_str(array.shape));
-  // Grow as data arrives, so a corrupt header cannot make us allocate a huge buffer up front.
+  // The sizes are checked before anything is multiplied or allocated: a header can declare up to
+  // 255 sizes of up to 2^32 - 1 each.
+  const int64_t total = detail::checked_numel(array.shape, fmt::format("read_idx: '{}'", path).c_str());
+  HEED_CHECK(total <= (int64_t{1} << 34), "read_idx: '{}' declares shape {}, too large to read (more than 2^34 bytes)",
+             path, shape_str(array.shape));
+  // Grow as data arrives (64 KiB first, then doubling), so that a corrupt header cannot make us allocate a
+  // huge buffer up front.
   std::size_t have = 0;
   while (static_cast<int64_t>(have) < total) {
-    const std::size_t want = std::min<std::size_t>(static_cast<std::size_t>(total) - have, std::size_t{16} << 20);
+    const std::size_t want =
+        std::min<std::size_t>(static_cast<std::size_t>(total) - have, std::max<std::size_t>(have, std::size_t{64} << 10));
     array.bytes.resize(have + want);
     const std::size_t got = read_some(file.get(), array.bytes.data() + have, want, path);
     have += got;

@@ -1,7 +1,7 @@
 // heed/core.hpp — the engine without the layers: tensors, autograd, ops, options, initialization, random
 // numbers, gradient checking, nn::Module, optimizers, data loading, IDX files, safetensors/image/heatmap
-// I/O, progress bars, the training loop and the version. Everything under framework/heed/ is reachable
-// from here; nothing here includes a layer (layers/heed/). heed/layers.hpp adds the layers, and
+// I/O, UTF-8 checks, progress bars, the training loop and the version. Everything under framework/heed/ is
+// reachable from here; nothing here includes a layer (layers/heed/). heed/layers.hpp adds the layers, and
 // heed/heed.hpp includes both.
 #pragma once
 #include "heed/autograd.hpp"
@@ -22,4 +22,5 @@
 #include "heed/report.hpp"
 #include "heed/tensor.hpp"
 #include "heed/train.hpp"
+#include "heed/utf8.hpp"
 #include "heed/version.hpp"

@@ -40,7 +40,7 @@ inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Flo
 
 /// Axis sizes, outermost first; {} is a scalar (one element).
 using Shape = std::vector<int64_t>;
-int64_t shape_numel(const Shape& shape);  ///< product of the sizes (1 for {})
+int64_t shape_numel(const Shape& shape);  ///< product of the sizes (1 for {}); throws if it overflows 64 bits
 Shape contiguous_strides(const Shape& shape);  ///< row-major strides in elements (size-0 axes count as 1)
 
 /// A raw, 64-byte aligned, uninitialized byte buffer shared by a tensor and its views.
@@ -150,9 +150,11 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
-/// Makes a new dense tensor (uninitialized data, no autograd state).
-Tensor make_tensor(const Shape& shape, DType dtype = DType::Float32);
-/// A view of `base`'s storage with its own shape/strides/offset (no autograd record; ops record it).
+/// Makes a new dense tensor (uninitialized data, no autograd state). Throws heed::Error naming `op` when a
+/// size is negative, when the sizes multiply to more than 2^48 elements, or when the memory is not there.
+Tensor make_tensor(const Shape& shape, DType dtype = DType::Float32, const char* op = "make_tensor");
+/// A view of `base`'s storage with its own shape/strides/offset (no autograd record; ops record it). The
+/// shape is checked as make_tensor's is.
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
 
 // ---- creation -------------------------------------------------------------------------------------
@@ -165,7 +167,8 @@ Tensor ones_like(const Tensor& t);  ///< ones of t's shape and dtype
 Tensor full_like(const Tensor& t, double value);  ///< `value` in t's shape and dtype
 Tensor scalar(double value, DType dtype = DType::Float32);  ///< shape []
 Tensor arange(double end, DType dtype = DType::Float32);  ///< 0, 1, ..., below end
-/// start, start + step, ... below end (above it for step < 0); throws for step 0
+/// start, start + step, ... below end (above it for step < 0); throws for step 0, for a bound or step that
+/// is NaN or infinite, and for more than 2^48 elements
 Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::Float32);
 /// `steps` evenly spaced floats from start to end inclusive
 Tensor linspace(double start, double end, int64_t steps, DType dtype = DType::Float32);

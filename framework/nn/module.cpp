@@ -146,7 +146,11 @@ LoadResult Module::load_state_dict(const NamedTensors& state, bool strict) {
   std::set<std::string> own_names;
   for (auto& [name, t] : own) own_names.insert(name);
   std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source)
-  for (auto& [name, dst] : own) {
+  for (auto& entry : own) {
+    // Named references, not a structured binding: a lambda cannot capture a binding before C++20 (clang
+    // rejects it; GCC accepts it as an extension).
+    const std::string& name = entry.first;
+    Tensor& dst = entry.second;
     auto it = std::find_if(state.begin(), state.end(), [&](const auto& kv) { return kv.first == name; });
     if (it == state.end()) {
       result.missing_keys.push_back(name);

@@ -32,6 +32,14 @@ namespace heed::detail {
     }                                                                                   \
   }()
 
+// The most elements a tensor or view may have: 2^48 (of at most 8 bytes each, beyond any address space),
+// so that element counts, byte counts, strides and offsets computed from a shape never overflow.
+constexpr int64_t kMaxNumel = int64_t{1} << 48;
+// The element count of `shape`, checked: throws heed::Error "<op>: ..." for a negative size or when the
+// non-zero sizes multiply to more than kMaxNumel (defined in framework/tensor.cpp; every constructor,
+// view and file reader goes through it).
+int64_t checked_numel(const Shape& shape, const char* op);
+
 // Axis in [-ndim, ndim) -> [0, ndim); throws naming the op otherwise.
 int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);
 // The broadcast shape of a and b; throws naming the op and both shapes when they do not broadcast.

@@ -115,7 +115,7 @@ Tensor permuted(const char* op, const Tensor& x, const std::vector<int64_t>& per
 // Resolves one -1 in `shape` so that it holds x.numel() elements.
 Shape infer_shape(const Tensor& x, const Shape& shape, const char* op) {
   Shape out = shape;
-  int64_t known = 1, infer_at = -1;
+  int64_t infer_at = -1;
   for (std::size_t d = 0; d < out.size(); ++d) {
     if (out[d] == -1) {
       HEED_CHECK(infer_at < 0, "{}: only one -1 is allowed in the target shape {} (input shape {})", op,
@@ -124,9 +124,11 @@ Shape infer_shape(const Tensor& x, const Shape& shape, const char* op) {
     } else {
       HEED_CHECK(out[d] >= 0, "{}: invalid size {} in the target shape {} (input shape {})", op, out[d],
                  shape_str(shape), shape_str(x.shape()));
-      known *= out[d];
     }
   }
+  Shape known_sizes = out;  // the -1 counted as 1; the product is checked for overflow
+  if (infer_at >= 0) known_sizes[infer_at] = 1;
+  int64_t known = detail::checked_numel(known_sizes, op);
   const int64_t numel = x.numel();
   if (infer_at >= 0) {
     HEED_CHECK(known > 0 && numel % known == 0,
@@ -350,6 +352,7 @@ Tensor expand_as_view(const char* op, const Tensor& x, const Shape& shape) {
       out[d] = want;
     }
   }
+  detail::checked_numel(out, op);
   Tensor y = make_view(x, out, strides, x.offset());
   record(op, y, {x}, [x](const Tensor& gy) { accumulate_grad(x, sum_to(gy, x.shape())); });
   return y;

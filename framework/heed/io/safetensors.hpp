@@ -5,13 +5,22 @@
 // then the raw little-endian tensor bytes, offsets relative to the end of the header. heed reads and
 // writes F32, F64, I64 and BOOL; F16/BF16 files load as Float32.
 //
-// Writes are atomic: the file is written to "<path>.tmp.<pid>", flushed, fsync'ed and renamed over
-// <path>, so a crash never leaves a half-written checkpoint. Loading validates everything (header
-// length against the file size, JSON, dtypes, shapes against byte counts, offsets inside the data and
-// not overlapping) and throws heed::Error naming the file and the key.
+// Writes are atomic: the file is written to "<path>.tmp.<pid>.<8 hex digits>", fsync'ed, closed, renamed
+// over <path>, and the directory is fsync'ed, so a crash never leaves a half-written checkpoint. A save
+// killed before its rename leaves its temporary file behind; the next save of the same path removes every
+// "<path>.tmp.<pid>[.<hex>]" whose process no longer exists (files of running processes stay).
+//
+// Loading validates everything and throws heed::Error naming the file and the key: the header length
+// against the file size; the JSON (nested at most 32 levels, checked before parsing); each entry's dtype,
+// its shape (non-negative integers whose product is at most 2^48) and its data_offsets (non-negative
+// integers, the byte count the shape and dtype need); and that the offsets tile the data section exactly
+// (no overlap, no gap, no trailing bytes). Bytes quoted from the file in a message are escaped
+// (heed::printable). Saving checks that every name and metadata string is UTF-8, as JSON requires.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,12 +42,22 @@ struct SafetensorsFile {
 };
 
 /// Writes `tensors` (contiguous little-endian, F32/F64/I64/BOOL) and `metadata` to `path`, atomically.
-/// Throws heed::Error on an undefined tensor, a duplicate or reserved name, or a write failure.
+/// Throws heed::Error on an undefined tensor, a duplicate or reserved name, a name or metadata key or
+/// value that is not valid UTF-8 (naming it), or a write failure.
 void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+/// The bytes save_safetensors writes (same checks; messages name "<memory>" instead of a path).
+std::string serialize_safetensors(const NamedTensors& tensors, const Metadata& metadata = {});
 /// Reads and validates a whole safetensors file; throws heed::Error naming the file (and key) on any defect.
 SafetensorsFile load_safetensors(const std::string& path);
+/// The same checks on the bytes of a safetensors file already in memory; `path` names it in messages.
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& path = "<memory>");
 
-/// Atomically replaces `path` with `bytes` (temporary file + fsync + rename).
+/// metadata[key] as a non-negative decimal integer (at most 18 digits); throws heed::Error naming `path`
+/// and the key when it is missing or is anything else ("", "-3", "12abc", "1e3").
+int64_t metadata_int(const Metadata& metadata, const std::string& key, const std::string& path);
+
+/// Atomically replaces `path` with `bytes` (temporary file + fsync + rename + fsync of the directory),
+/// first removing the temporary files that killed saves of `path` left behind (see above).
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace heed::io
