@@ -9,9 +9,11 @@
 #
 # Usage:  bench/run_dist.sh [ROUNDS (3)]
 # Knobs: HEED_BENCH_DIST (the binary; default build*/bench/bench_dist), MPIRUN (mpirun), BENCH_WARMUP (5),
-# BENCH_ITERS (20), OPENBLAS_CORETYPE (run_common.sh). OPENBLAS_NUM_THREADS is 1 here (one thread per process).
+# BENCH_ITERS (20), BENCH_QUIET_WAIT (seconds to wait for an idle machine before each measurement; 60 here),
+# OPENBLAS_CORETYPE (run_common.sh). OPENBLAS_NUM_THREADS is 1 here (one thread per process).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
+BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-60}"
 source "$HERE/run_common.sh"
 ROUNDS="${1:-3}"
 BIN="$(bench_binary bench_dist "${HEED_BENCH_DIST:-}")" || exit 1
@@ -20,11 +22,26 @@ export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 # bound to cores, like the PyTorch processes.
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 MPIRUN="${MPIRUN:-mpirun} --allow-run-as-root --bind-to none"
+# wait_quiet: up to BENCH_QUIET_WAIT seconds until the other processes use less than a tenth of the CPUs
+# (two processes per measurement need both cores of a 2-core machine).
+wait_quiet() {
+  local waited=0 a b
+  while [ "$waited" -lt "$BENCH_QUIET_WAIT" ]; do
+    a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+    local busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]) - (a[1]+a[2]+a[3]+a[6]+a[7]) ))
+    local total=$(( busy + (b[4]+b[5]) - (a[4]+a[5]) ))
+    [ "$total" -gt 0 ] && [ $((busy * 10)) -lt "$total" ] && return 0
+    waited=$((waited + 1))
+  done
+  echo "[run_dist] the machine stayed busy for ${BENCH_QUIET_WAIT}s; measuring anyway (see foreign_cpu)" >&2
+}
 OUT="$(mktemp /tmp/heed_run_dist.XXXXXX.jsonl)"
 for round in $(seq 1 "$ROUNDS"); do
   for np in 1 2; do
+    wait_quiet
     echo "[run_dist] round $round: heed, $np process(es)" >&2
     $MPIRUN -np "$np" "$BIN" | tag_round "$round" >>"$OUT"
+    wait_quiet
     echo "[run_dist] round $round: PyTorch DDP (gloo), $np process(es)" >&2
     "$PY" "$HERE/peers_dist/ddp_transformer.py" "$np" | tag_round "$round" >>"$OUT"
   done

@@ -20,6 +20,7 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
   doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist bible-kjv)
 
 deps() {

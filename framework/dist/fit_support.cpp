@@ -85,4 +85,8 @@ void FitRun::check_resume_world(int saved_world_size) const {
              saved_world_size, saved_world_size == 1 ? "" : "es", size_, saved_world_size);
 }
 
+void FitRun::barrier() const {
+  if (distributed()) raw_barrier();
+}
+
 }  // namespace heed::dist::detail

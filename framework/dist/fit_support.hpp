@@ -47,6 +47,8 @@ class FitRun {
   void check_resume_agrees(const std::string& path, int epoch) const;
   // Throws unless the checkpoint was written by a run with as many processes as this one.
   void check_resume_world(int saved_world_size) const;
+  // Waits for every rank (fit's end: rank 0's files are complete when fit returns on any rank).
+  void barrier() const;
 
  private:
   int rank_ = 0, size_ = 1;

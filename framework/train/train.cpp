@@ -224,7 +224,7 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
     model.train(true);
     loader.reshuffle();
     ProgressBar bar(static_cast<int64_t>(loader.size()), fmt::format("epoch {}/{}", epoch, options.epochs),
-                    options.plain_progress || !verbose);
+                    options.plain_progress || !verbose || run.distributed());  // mpirun's pty is usually a log
     const std::size_t first_batch_loss = history.batch_losses.size();
     Totals totals;
     for (std::size_t b = 0; b < loader.size(); ++b) {
@@ -290,6 +290,7 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
       break;
     }
   }
+  run.barrier();
   return history;
 }
 
