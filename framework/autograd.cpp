@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -62,6 +63,7 @@ struct HookRecord {
   uint64_t id;
   std::shared_ptr<TensorImpl> leaf;  // keeps the leaf (and its address, the key) alive
   GradReadyHook fn;
+  std::thread::id thread;  // runs in this thread's backward passes only
 };
 struct HookRegistry {
   std::mutex mutex;
@@ -93,7 +95,7 @@ uint64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook) {
   HookRegistry& r = hooks();
   std::lock_guard<std::mutex> lock(r.mutex);
   const uint64_t id = r.next_id++;
-  r.by_leaf[leaf.impl()].push_back(HookRecord{id, leaf.impl_ptr(), std::move(hook)});
+  r.by_leaf[leaf.impl()].push_back(HookRecord{id, leaf.impl_ptr(), std::move(hook), std::this_thread::get_id()});
   ++hook_count;
   return id;
 }
@@ -233,7 +235,9 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     for (const auto& [leaf, list] : reg.by_leaf) {
       auto it = t.first_use.find(leaf);
       const bool walked = r->tape_index >= 0 && it != t.first_use.end() && it->second <= r->tape_index;
-      for (const HookRecord& h : list) (walked ? in_walk : at_end).push_back({walked ? it->second : -1, h.id, h.leaf, h.fn});
+      for (const HookRecord& h : list)
+        if (h.thread == std::this_thread::get_id())
+          (walked ? in_walk : at_end).push_back({walked ? it->second : -1, h.id, h.leaf, h.fn});
     }
     std::sort(in_walk.begin(), in_walk.end(),
               [](const PendingHook& a, const PendingHook& b) { return a.at != b.at ? a.at > b.at : a.id < b.id; });

@@ -109,17 +109,18 @@ void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_gra
 // change). Within a pass the calls come in the order the walk passes the leaves, which is the reverse of
 // the order in which the forward first used them; at the end of the pass, in registration order.
 // heed::dist::DataParallel starts each bucket's allreduce from these hooks, while backward goes on.
-// Hooks run on the thread that runs backward, with grad mode off; an exception thrown by a hook leaves
-// backward (the tape is then not cleared). The registry keeps the leaf alive until the hook is removed.
+// Like the tape, a hook belongs to a thread: it runs in the backward passes of the thread that registered
+// it (with grad mode off). An exception thrown by a hook leaves backward (the tape is then not cleared).
+// The registry keeps the leaf alive until the hook is removed.
 // A gradient that reaches a leaf after its hook ran in the same pass (an op whose record() did not list
 // that leaf among its inputs) throws heed::Error naming the op.
 
 /// A grad-ready hook: `leaf` (its .grad() is final for this pass, possibly undefined); `in_graph` is true
 /// when an entry of the walked tape takes the leaf as an input, false when the pass did not involve it.
 using GradReadyHook = std::function<void(const Tensor& leaf, bool in_graph)>;
-/// Registers `hook` on `leaf` (a tensor with requires_grad and no tape entry: a parameter); returns an id
-/// for remove_grad_ready_hook. Several hooks on one leaf run in registration order. Throws heed::Error
-/// when leaf is undefined, not a leaf, or does not require grad.
+/// Registers `hook` on `leaf` (a tensor with requires_grad and no tape entry: a parameter) for this
+/// thread's backward passes; returns an id for remove_grad_ready_hook. Several hooks on one leaf run in
+/// registration order. Throws heed::Error when leaf is undefined, not a leaf, or does not require grad.
 uint64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
 /// Removes the hook with this id (from any thread); unknown ids are ignored.
 void remove_grad_ready_hook(uint64_t id);

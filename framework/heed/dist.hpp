@@ -158,8 +158,9 @@ struct DataParallelOptions {
 ///
 /// With one process it does nothing (no hooks): training is exactly single-process training.
 /// Buffers are copied from rank 0 at construction only; call broadcast_buffers() to copy them again
-/// (e.g. running statistics). Keep the DataParallel alive for as long as you train; its hooks are
-/// removed when it is destroyed.
+/// (e.g. running statistics). Construct it on the thread that trains (the hooks run in that thread's
+/// backward passes), before the forward pass of the first step, and keep it alive for as long as you
+/// train; its hooks are removed when it is destroyed.
 class DataParallel {
  public:
   /// See the class comment. Throws heed::Error before dist::init() or when the ranks' modules differ.
