@@ -1,10 +1,16 @@
 // framework/autograd.cpp — the tape and the reverse pass (rules in heed/autograd.hpp).
 #include "heed/autograd.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -26,6 +32,11 @@ struct Tape {
   bool anomaly = false;                  // anomaly mode (heed/autograd.hpp)
   const char* running_op = "";
   const TensorImpl* running_output = nullptr;  // the output of the entry whose backward runs (anomaly messages)
+  // Grad-ready hooks: for each hooked leaf, the lowest entry index that takes it as an input (entries are
+  // appended in increasing order, so the first one recorded); cleared with the entries.
+  std::unordered_map<TensorImpl*, int64_t> first_use;
+  // During a pass: the hooked leaves whose hooks have run (a later gradient for one of them is an error).
+  std::unordered_set<TensorImpl*> hooks_done;
 };
 
 Tape& tape() {
@@ -126,10 +137,65 @@ void check_forward(const char* op, const Tensor& output, const Inputs& inputs) {
                           *running ? fmt::format(" (while running the backward of {})", running) : std::string()));
 }
 
+// The grad-ready hooks of every thread, by leaf (heed/autograd.hpp). Registration is rare; lookups happen
+// once per recorded input while any hook exists (hook_count is the fast path when none does).
+struct HookRecord {
+  uint64_t id;
+  std::shared_ptr<TensorImpl> leaf;  // keeps the leaf (and its address, the key) alive
+  GradReadyHook fn;
+  std::thread::id thread;  // runs in this thread's backward passes only
+};
+struct HookRegistry {
+  std::mutex mutex;
+  std::unordered_map<TensorImpl*, std::vector<HookRecord>> by_leaf;
+  uint64_t next_id = 1;
+};
+HookRegistry& hooks() {
+  static HookRegistry r;
+  return r;
+}
+std::atomic<std::size_t> hook_count{0};
+
+bool is_hooked(TensorImpl* leaf) {
+  HookRegistry& r = hooks();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return r.by_leaf.count(leaf) > 0;
+}
+
 }  // namespace
 
 bool is_anomaly_enabled() { return tape().anomaly; }
 void set_anomaly_enabled(bool enabled) { tape().anomaly = enabled; }
+
+uint64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook) {
+  HEED_CHECK(leaf.defined(), "register_grad_ready_hook: the tensor is undefined");
+  HEED_CHECK(leaf.impl()->tape_index < 0,
+             "register_grad_ready_hook: the tensor of shape {} was made by a recorded op; hooks go on leaves "
+             "(parameters)", shape_str(leaf.shape()));
+  HEED_CHECK(leaf.impl()->requires_grad,
+             "register_grad_ready_hook: the leaf of shape {} does not require grad", shape_str(leaf.shape()));
+  HEED_CHECK(static_cast<bool>(hook), "register_grad_ready_hook: the hook is empty");
+  HookRegistry& r = hooks();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const uint64_t id = r.next_id++;
+  r.by_leaf[leaf.impl()].push_back(HookRecord{id, leaf.impl_ptr(), std::move(hook), std::this_thread::get_id()});
+  ++hook_count;
+  return id;
+}
+
+void remove_grad_ready_hook(uint64_t id) {
+  HookRegistry& r = hooks();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (auto it = r.by_leaf.begin(); it != r.by_leaf.end(); ++it) {
+    auto& list = it->second;
+    auto found = std::find_if(list.begin(), list.end(), [id](const HookRecord& h) { return h.id == id; });
+    if (found == list.end()) continue;
+    list.erase(found);
+    --hook_count;
+    if (list.empty()) r.by_leaf.erase(it);
+    return;
+  }
+}
 
 bool is_grad_enabled() { return tape().grad_enabled; }
 void set_grad_enabled(bool enabled) { tape().grad_enabled = enabled; }
@@ -139,6 +205,7 @@ const char* current_backward_op() { return tape().running_op; }
 void clear_tape() {
   Tape& t = tape();
   t.entries.clear();
+  t.first_use.clear();
   ++t.generation;
 }
 
@@ -158,12 +225,20 @@ bool detail::begin_record(const char* op, const Tensor& output, std::initializer
   return false;
 }
 
-void detail::push_entry(const char* op, const Tensor& output, BackwardFn backward) {
+void detail::push_entry(const char* op, const Tensor& output, BackwardFn backward, const Tensor* inputs,
+                        std::size_t n) {
   Tape& t = tape();
   TensorImpl* out = output.impl();
+  const int64_t index = static_cast<int64_t>(t.entries.size());
+  if (hook_count.load(std::memory_order_relaxed) > 0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      TensorImpl* in = inputs[i].impl();
+      if (in && in->requires_grad && in->tape_index < 0 && is_hooked(in)) t.first_use.emplace(in, index);
+    }
+  }
   out->requires_grad = true;
   out->tape_generation = t.generation;
-  out->tape_index = static_cast<int64_t>(t.entries.size());
+  out->tape_index = index;
   t.entries.push_back(TapeEntry{op, output.impl_ptr(), std::move(backward)});
 }
 
@@ -172,13 +247,16 @@ void record_many(const char* op, const Tensor& output, const std::vector<Tensor>
   if (!tape().grad_enabled) return;
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.impl()->requires_grad);
-  if (any) detail::push_entry(op, output, std::move(backward));
+  if (any) detail::push_entry(op, output, std::move(backward), inputs.data(), inputs.size());
 }
 
 void accumulate_grad(const Tensor& input, Tensor grad) {
   if (!input.defined() || !input.impl()->requires_grad) return;
   TensorImpl* impl = input.impl();
   const char* op = tape().running_op;
+  HEED_CHECK(tape().hooks_done.empty() || tape().hooks_done.count(impl) == 0,
+             "{}: added to the gradient of a leaf of shape {} after that leaf's grad-ready hook ran: the op's "
+             "record() does not list the leaf among its inputs", op, shape_str(impl->shape));
   HEED_CHECK(impl->tape_index < 0 || impl->tape_generation == tape().generation,
              "{}: an input of shape {} was made by an op whose tape entry an earlier backward() freed; "
              "recompute it, detach() it, or pass retain_graph=true to that backward (backward through a freed tape)",
@@ -248,6 +326,44 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     seed_grad = ones(r->shape, r->dtype);
   }
   NoGradGuard no_grad;
+  // Grad-ready hooks (heed/autograd.hpp): those of leaves an entry at or below the root takes as input run
+  // during the walk, right after their lowest such entry (in_walk, by descending entry); the others at the
+  // end (at_end, in registration order).
+  struct PendingHook {
+    int64_t at;
+    uint64_t id;
+    std::shared_ptr<TensorImpl> leaf;
+    GradReadyHook fn;
+  };
+  std::vector<PendingHook> in_walk, at_end;
+  if (hook_count.load(std::memory_order_relaxed) > 0) {
+    HookRegistry& reg = hooks();
+    std::lock_guard<std::mutex> lock(reg.mutex);
+    for (const auto& [leaf, list] : reg.by_leaf) {
+      auto it = t.first_use.find(leaf);
+      const bool walked = r->tape_index >= 0 && it != t.first_use.end() && it->second <= r->tape_index;
+      for (const HookRecord& h : list)
+        if (h.thread == std::this_thread::get_id())
+          (walked ? in_walk : at_end).push_back({walked ? it->second : -1, h.id, h.leaf, h.fn});
+    }
+    std::sort(in_walk.begin(), in_walk.end(),
+              [](const PendingHook& a, const PendingHook& b) { return a.at != b.at ? a.at > b.at : a.id < b.id; });
+    std::sort(at_end.begin(), at_end.end(), [](const PendingHook& a, const PendingHook& b) { return a.id < b.id; });
+  }
+  struct PassReset {
+    Tape& t;
+    ~PassReset() {
+      t.running_op = "";
+      t.hooks_done.clear();
+    }
+  } pass_reset{t};
+  auto fire = [&t](const PendingHook& h, bool in_graph) {
+    t.hooks_done.insert(h.leaf.get());
+    h.fn(Tensor(h.leaf), in_graph);
+  };
+  auto fire_at_end = [&] {
+    for (const PendingHook& h : at_end) fire(h, false);
+  };
   // A non-leaf that retains its gradient may still hold the gradient of an earlier backward (with
   // retain_graph). This pass must push only its own gradient through the graph, so such gradients are set
   // aside here and added back once the pass is over (PyTorch's semantics).
@@ -264,7 +380,10 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
     accumulate_grad(root, seed_grad);
     t.running_op = saved;
   }
-  if (r->tape_index < 0) return;  // a leaf: nothing to propagate
+  if (r->tape_index < 0) {  // a leaf: nothing to propagate
+    fire_at_end();
+    return;
+  }
 
   struct RunningOpReset {
     Tape& t;
@@ -273,15 +392,24 @@ void backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       t.running_output = nullptr;
     }
   } reset{t};
+  std::size_t next_hook = 0;
   for (int64_t i = r->tape_index; i >= 0; --i) {
     TapeEntry& e = t.entries[static_cast<std::size_t>(i)];
-    if (!e.output || !e.output->grad) continue;
-    Tensor grad_out(e.output->grad);
-    if (!e.output->retains_grad) e.output->grad.reset();
-    t.running_op = e.op;
-    t.running_output = e.output.get();
-    e.backward(grad_out);
+    if (e.output && e.output->grad) {
+      Tensor grad_out(e.output->grad);
+      if (!e.output->retains_grad) e.output->grad.reset();
+      t.running_op = e.op;
+      t.running_output = e.output.get();
+      e.backward(grad_out);
+    }
+    t.running_output = nullptr;
+    for (; next_hook < in_walk.size() && in_walk[next_hook].at == i; ++next_hook) {
+      t.running_op = "grad-ready hook";
+      fire(in_walk[next_hook], true);
+    }
   }
+  t.running_op = "grad-ready hook";
+  fire_at_end();
   t.running_op = "backward";
   t.running_output = nullptr;
   for (auto& [out, earlier] : earlier_grads) {

@@ -22,6 +22,7 @@ export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 PACKAGES=(g++ cmake make pkg-config
   libxtensor-dev libxtensor-blas-dev libxsimd-dev xtl-dev libopenblas-dev
   doctest-dev libfmt-dev libcli11-dev libstb-dev nlohmann-json3-dev zlib1g-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist bible-kjv)
 # Test-only: PyTorch for /usr/bin/python3, so the interop tests (a heed checkpoint loaded by PyTorch:
 # tests/test_interop.cpp, the snippet_interop_lstm_py test) run instead of being reported as skipped.

@@ -119,7 +119,7 @@ TEST_CASE("Module::reset: the base resets every child in registration order, as 
   CHECK(heed::allclose(model.head->parameters()[0], expected.at("head.0.weight"), 0.0, 0.0));
 }
 
-TEST_CASE("Module::reset: a nested model re-draws every parameter; a new seed gives new values") {
+TEST_CASE("Module::reset: a nested model re-draws every parameter, and a new seed gives new values") {
   heed::manual_seed(1);
   Composite model;
   const auto constructed = copies(model);

@@ -3,6 +3,7 @@
 //   ./build/examples/sentiment/sentiment                      train both models on generated reviews
 //   ./build/examples/sentiment/sentiment --data amazon_cells_labelled.txt,yelp_labelled.txt
 //   ./build/examples/sentiment/sentiment --predict "despite the high price , the sound was great"
+//   mpirun -np 2 ./build/examples/sentiment/sentiment         the same training on 2 processes (README.md)
 //
 // Two models, identical but for how the sequence of LSTM states becomes one vector:
 //   Embedding(V, 32) -> LSTM(100, every step) -> last hidden state        -> Dropout -> Linear(1) -> sigmoid
@@ -362,10 +363,19 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", hidden, "LSTM hidden units")->check(CLI::PositiveNumber);
   app.add_option("--lr", lr, "Adam learning rate")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+  // Under mpirun every process runs this program: heed::fit gives each its share of the training set and
+  // averages the gradients (heed/dist.hpp), --batch is per process, and only rank 0 prints and writes
+  // files. Started alone, it is one process as before. An error on one rank ends the whole job.
+  heed::dist::init(&argc, &argv);
+  const bool main_rank = heed::dist::is_main_process();
 
   try {
-    if (app.count("--predict") > 0) return predict(out_dir, sentence);
-    std::filesystem::create_directories(out_dir);
+    if (app.count("--predict") > 0) {
+      const int status = main_rank ? predict(out_dir, sentence) : 0;
+      heed::dist::finalize();
+      return status;
+    }
+    if (main_rank) std::filesystem::create_directories(out_dir);
 
     // Data: the user's files (shuffled once, so the validation tail mixes them) or generated reviews.
     std::vector<Example> examples;
@@ -393,11 +403,11 @@ int main(int argc, char** argv) {
     const int64_t n_train = train_set.size(), n_val = val_set.size();
     int64_t positives = 0;
     for (const auto& e : examples) positives += e.label;
-    fmt::print(
+    if (main_rank) fmt::print(
         "data: {} sentences ({}), {} train / {} validation, {:.0f}% positive, vocabulary {} words, max length {}\n",
         examples.size(), data.empty() ? "generated reviews" : fmt::format("{}", fmt::join(data, ", ")), n_train, n_val,
         100.0 * static_cast<double>(positives) / static_cast<double>(examples.size()), tokenizer.vocab_size(), max_len);
-    fmt::print("example: \"{}\" -> {}\n\n", examples.front().text, examples.front().label ? "positive" : "negative");
+    if (main_rank) fmt::print("example: \"{}\" -> {}\n\n", examples.front().text, examples.front().label ? "positive" : "negative");
 
     struct Run {
       const char* title;
@@ -410,10 +420,19 @@ int main(int argc, char** argv) {
     for (Run& run : runs) {
       heed::manual_seed(seed);  // the same start for the shared layers' random draws
       run.model = std::make_shared<SentimentModel>(tokenizer.vocab_size(), 32, hidden, run.attention, dropout_p);
-      fmt::print("== {} ({} parameters)\n", run.title, run.model->num_parameters());
+      // Several processes: the same initial model everywhere (heed::fit copies rank 0's anyway), but each
+      // rank its own dropout masks.
+      if (heed::dist::is_distributed()) heed::manual_seed(seed + 7919 * static_cast<uint64_t>(heed::dist::rank()));
+      if (main_rank) fmt::print("== {} ({} parameters)\n", run.title, run.model->num_parameters());
       run.result = train(*run.model, train_set, val_set, epochs, batch, lr, l2, seed);
-      run.model->save(fmt::format("{}/sentiment_{}.safetensors", out_dir, run.attention ? "attention" : "lstm"));
-      fmt::print("\n");
+      if (main_rank) {
+        run.model->save(fmt::format("{}/sentiment_{}.safetensors", out_dir, run.attention ? "attention" : "lstm"));
+        fmt::print("\n");
+      }
+    }
+    if (!main_rank) {  // the evaluation, the picture and the report: rank 0's
+      heed::dist::finalize();
+      return 0;
     }
     {
       std::ofstream vocab(out_dir + "/sentiment_vocab.txt");
@@ -506,5 +525,6 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+  heed::dist::finalize();
   return 0;
 }

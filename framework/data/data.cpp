@@ -40,19 +40,48 @@ std::pair<TensorDataset, TensorDataset> TensorDataset::split_tail(double fractio
   return {TensorDataset(head_t), TensorDataset(tail_t)};
 }
 
+DistributedSampler::DistributedSampler(int num_replicas, int rank, bool drop_last)
+    : num_replicas_(num_replicas), rank_(rank), drop_last_(drop_last) {
+  HEED_CHECK(num_replicas >= 1 && rank >= 0 && rank < num_replicas,
+             "DistributedSampler: rank {} of {} replicas is invalid (need 0 <= rank < num_replicas)", rank, num_replicas);
+}
+
+int64_t DistributedSampler::shard_size(int64_t n) const {
+  const int64_t p = num_replicas_;
+  return drop_last_ ? n / p : (n + p - 1) / p;
+}
+
+std::vector<int64_t> DistributedSampler::shard(const std::vector<int64_t>& order) const {
+  if (num_replicas_ == 1) return order;
+  const int64_t n = static_cast<int64_t>(order.size()), per_rank = shard_size(n);
+  std::vector<int64_t> out;
+  if (n == 0) return out;
+  out.reserve(static_cast<std::size_t>(per_rank));
+  // Position i of the padded order is order[i mod n]: the padding wraps around to the start.
+  for (int64_t j = 0; j < per_rank; ++j) out.push_back(order[static_cast<std::size_t>((j * num_replicas_ + rank_) % n)]);
+  return out;
+}
+
 DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options)
-    : dataset_(&dataset), options_(options), gen_(options.seed()) {
+    : DataLoader(dataset, options, DistributedSampler()) {}
+
+DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options, DistributedSampler sampler)
+    : dataset_(&dataset), options_(options), sampler_(sampler), gen_(options.seed()) {
   HEED_CHECK(options.batch_size() > 0, "DataLoader: batch_size must be positive, got {}", options.batch_size());
-  order_.resize(static_cast<std::size_t>(dataset.size()));
-  std::iota(order_.begin(), order_.end(), 0);
-  reshuffle();
+  std::vector<int64_t> all(static_cast<std::size_t>(dataset.size()));
+  std::iota(all.begin(), all.end(), 0);
+  if (options_.shuffle()) shuffle(all, gen_);
+  order_ = sampler_.shard(all);
 }
 
 void DataLoader::reshuffle() {
   if (!options_.shuffle()) return;
-  // The order depends only on the generator's state, so a resumed run reproduces it.
-  std::iota(order_.begin(), order_.end(), 0);
-  shuffle(order_, gen_);
+  // The order depends only on the generator's state, so a resumed run reproduces it; every process of a
+  // distributed run draws the same one and keeps its shard.
+  std::vector<int64_t> all(static_cast<std::size_t>(dataset_->size()));
+  std::iota(all.begin(), all.end(), 0);
+  shuffle(all, gen_);
+  order_ = sampler_.shard(all);
 }
 
 std::size_t DataLoader::size() const {

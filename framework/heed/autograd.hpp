@@ -109,14 +109,17 @@ bool should_record(std::initializer_list<Tensor> inputs);
 namespace detail {
 /// record()'s first half: the anomaly-mode check of `output` (when on), then should_record(inputs).
 bool begin_record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs);
-void push_entry(const char* op, const Tensor& output, BackwardFn backward);
+// `inputs` (n of them) are what the entry's backward may accumulate into; the tape remembers which
+// leaves with a grad-ready hook an entry takes, nothing else about them.
+void push_entry(const char* op, const Tensor& output, BackwardFn backward, const Tensor* inputs, std::size_t n);
 }  // namespace detail
 
-/// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back.
+/// Records `output` as produced by `op` from `inputs`, with `backward` to run on the way back. `inputs`
+/// must list every tensor the backward accumulates into (grad-ready hooks rely on it).
 template <class F>
 void record(const char* op, const Tensor& output, std::initializer_list<Tensor> inputs, F&& backward) {
   if (!detail::begin_record(op, output, inputs)) return;
-  detail::push_entry(op, output, BackwardFn(std::forward<F>(backward)));
+  detail::push_entry(op, output, BackwardFn(std::forward<F>(backward)), inputs.begin(), inputs.size());
 }
 /// Same for ops with a run-time number of inputs (concat, stack).
 void record_many(const char* op, const Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
@@ -128,6 +131,30 @@ void accumulate_grad(const Tensor& input, Tensor grad);
 
 /// Reverse pass from `root` (what Tensor::backward calls).
 void backward(const Tensor& root, const Tensor& seed = Tensor(), bool retain_graph = false);
+
+// ---- grad-ready hooks ------------------------------------------------------------------------------
+// A hook on a leaf runs once in every backward pass, as soon as the leaf's gradient for that pass is
+// final: right after the walk has run the lowest tape entry that takes the leaf as an input (no entry
+// below it can add to the leaf's gradient). A registered leaf that no entry of the walked part of the
+// tape takes as an input gets its call at the end of the pass, with in_graph false (its gradient did not
+// change). Within a pass the calls come in the order the walk passes the leaves, which is the reverse of
+// the order in which the forward first used them; at the end of the pass, in registration order.
+// heed::dist::DataParallel starts each bucket's allreduce from these hooks, while backward goes on.
+// Like the tape, a hook belongs to a thread: it runs in the backward passes of the thread that registered
+// it (with grad mode off). An exception thrown by a hook leaves backward (the tape is then not cleared).
+// The registry keeps the leaf alive until the hook is removed.
+// A gradient that reaches a leaf after its hook ran in the same pass (an op whose record() did not list
+// that leaf among its inputs) throws heed::Error naming the op.
+
+/// A grad-ready hook: `leaf` (its .grad() is final for this pass, possibly undefined); `in_graph` is true
+/// when an entry of the walked tape takes the leaf as an input, false when the pass did not involve it.
+using GradReadyHook = std::function<void(const Tensor& leaf, bool in_graph)>;
+/// Registers `hook` on `leaf` (a tensor with requires_grad and no tape entry: a parameter) for this
+/// thread's backward passes; returns an id for remove_grad_ready_hook. Several hooks on one leaf run in
+/// registration order. Throws heed::Error when leaf is undefined, not a leaf, or does not require grad.
+uint64_t register_grad_ready_hook(const Tensor& leaf, GradReadyHook hook);
+/// Removes the hook with this id (from any thread); unknown ids are ignored.
+void remove_grad_ready_hook(uint64_t id);
 
 std::size_t tape_size();  ///< entries recorded on this thread's tape
 void clear_tape();        ///< drop all entries (their tensors can no longer be differentiated)

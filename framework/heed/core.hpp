@@ -6,6 +6,7 @@
 #pragma once
 #include "heed/autograd.hpp"
 #include "heed/data.hpp"
+#include "heed/dist.hpp"
 #include "heed/error.hpp"
 #include "heed/gradcheck.hpp"
 #include "heed/idx.hpp"

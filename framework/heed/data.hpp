@@ -51,12 +51,39 @@ struct LoaderOptions {
   HEED_ARG(bool, drop_last) = false;  ///< skip a last batch smaller than batch_size
 };
 
+/// One process's share of every epoch in a distributed run (PyTorch's DistributedSampler): the epoch's
+/// order of all rows — the same on every process, drawn from the same seed — is padded by wrapping around
+/// to a multiple of num_replicas (its first rows repeat) or, with drop_last, cut to one, and process
+/// `rank` takes positions rank, rank + num_replicas, rank + 2 num_replicas, ... So the shards are equal in
+/// size, disjoint but for the padding (at most num_replicas - 1 repeated rows), and together cover every
+/// row; and batch b of every shard, with batch size B, holds exactly the rows of batch b of one process
+/// reading the whole order with batch size num_replicas x B. With one replica it is the identity.
+class DistributedSampler {
+ public:
+  /// Throws heed::Error unless num_replicas >= 1 and 0 <= rank < num_replicas.
+  explicit DistributedSampler(int num_replicas = 1, int rank = 0, bool drop_last = false);
+  /// This rank's rows of an epoch's order of all rows (the same `order` on every rank).
+  std::vector<int64_t> shard(const std::vector<int64_t>& order) const;
+  /// Rows per rank for a dataset of n rows: ceil(n / num_replicas), or floor with drop_last.
+  int64_t shard_size(int64_t n) const;
+  int num_replicas() const { return num_replicas_; }  ///< processes sharing the data
+  int rank() const { return rank_; }  ///< this process's number
+
+ private:
+  int num_replicas_, rank_;
+  bool drop_last_;
+};
+
 /// Cuts a TensorDataset into batches in a (re)shuffled order.
 class DataLoader {
  public:
   /// Keeps a pointer to `dataset`, which must outlive the loader; draws a first order when shuffle is on.
   /// Throws heed::Error when batch_size <= 0.
   DataLoader(const TensorDataset& dataset, LoaderOptions options);
+  /// A loader over this process's shard only (DistributedSampler): every process draws the same order of
+  /// all rows (the same options.seed on every process) and reads its own share of it; size() counts the
+  /// shard's batches, the same number on every process. heed::fit makes one in a distributed run.
+  DataLoader(const TensorDataset& dataset, LoaderOptions options, DistributedSampler sampler);
   std::size_t size() const;  ///< batches per epoch
   /// Batch i of the current order: the rows of each dataset tensor (no grad); throws when i >= size().
   std::vector<Tensor> batch(std::size_t i) const;
@@ -68,8 +95,9 @@ class DataLoader {
  private:
   const TensorDataset* dataset_;
   LoaderOptions options_;
+  DistributedSampler sampler_;
   Generator gen_;
-  std::vector<int64_t> order_;
+  std::vector<int64_t> order_;  // this process's rows of the epoch, in order
 };
 
 /// Variable-length integer sequences padded into one batch, the form recurrent layers and attention take.

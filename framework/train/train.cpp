@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/fit_support.hpp"
 #include "heed/autograd.hpp"
 #include "heed/io/safetensors.hpp"
 #include "heed/ops.hpp"
@@ -66,7 +67,22 @@ struct Totals {
     if (has_accuracy) m.push_back({std::string(prefix) + "acc", accuracy()});
     return m;
   }
+  // A distributed fit: the totals of all ranks (the same on every rank; unchanged in one process).
+  Totals over_ranks(const dist::detail::FitRun& run) const {
+    if (!run.distributed()) return *this;
+    const std::vector<double> v = run.sum({loss_sum, static_cast<double>(batches), static_cast<double>(correct),
+                                           static_cast<double>(count), has_accuracy ? 1.0 : 0.0});
+    return Totals{v[0], static_cast<int64_t>(v[1]), static_cast<int64_t>(v[2]), static_cast<int64_t>(v[3]), v[4] > 0};
+  }
 };
+
+// A distributed fit: the batch losses from `first` on become the mean over ranks of each batch's loss
+// (every rank has as many batches: the shards are equal).
+void average_batch_losses(const dist::detail::FitRun& run, std::vector<double>& losses, std::size_t first) {
+  if (!run.distributed()) return;
+  std::vector<double> v = run.sum(std::vector<double>(losses.begin() + static_cast<std::ptrdiff_t>(first), losses.end()));
+  for (std::size_t i = 0; i < v.size(); ++i) losses[first + i] = v[i] / run.size();
+}
 
 double loss_value(const StepOutput& out) {
   HEED_CHECK(out.loss.defined() && out.loss.numel() == 1,
@@ -126,9 +142,10 @@ struct ResumeState {
   int bad_epochs = 0;
 };
 
+// `generators`: every rank's default generator state (one in a single process).
 void save_resume(const std::string& path, const nn::Module& model, const optim::Optimizer& opt,
                  const optim::LRScheduler* scheduler, const data::DataLoader& loader, const History& history,
-                 const ResumeState& rs) {
+                 const ResumeState& rs, const std::vector<std::string>& generators) {
   nn::NamedTensors all;
   for (auto& [k, t] : model.state_dict()) all.emplace_back("model." + k, t);
   for (auto& [k, t] : opt.state_dict()) all.emplace_back("optimizer." + k, t);
@@ -138,6 +155,7 @@ void save_resume(const std::string& path, const nn::Module& model, const optim::
                          {"bad_epochs", rs.bad_epochs}, {"history", history_json(history)},
                          {"default_generator", default_generator().state()},
                          {"loader_generator", const_cast<data::DataLoader&>(loader).generator().state()}};
+  if (generators.size() > 1) meta["world_size"] = generators.size(), meta["rank_generators"] = generators;
   io::save_safetensors(path, all, {{"heed_fit", meta.dump()}});
 }
 
@@ -149,7 +167,7 @@ constexpr const char* kStartFreshHint =
 // not a regular file, is not a resume checkpoint or is damaged — throws heed::Error naming the file,
 // rather than training from scratch and overwriting it.
 bool load_resume(const std::string& path, nn::Module& model, optim::Optimizer& opt, optim::LRScheduler* scheduler,
-                 data::DataLoader& loader, History& history, ResumeState& rs) {
+                 data::DataLoader& loader, History& history, ResumeState& rs, const dist::detail::FitRun& run) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
@@ -178,12 +196,14 @@ bool load_resume(const std::string& path, nn::Module& model, optim::Optimizer& o
     opt.load_state_dict(opt_state);
     if (scheduler) scheduler->load_state_dict(sched_state);
     const nlohmann::json meta = nlohmann::json::parse(it->second);
+    run.check_resume_world(meta.contains("world_size") ? meta.at("world_size").get<int>() : 1);
     rs.epoch = meta.at("epoch").get<int>();
     // null: an older version's +Inf (no improvement yet), not a NaN.
     rs.best = meta.at("best").is_null() ? std::numeric_limits<double>::infinity() : number_from_json(meta.at("best"));
     rs.bad_epochs = meta.at("bad_epochs").get<int>();
     history_from_json(meta.at("history"), history);
-    default_generator().set_state(meta.at("default_generator").get<std::string>());
+    default_generator().set_state(run.distributed() ? meta.at("rank_generators").at(run.rank()).get<std::string>()
+                                                    : meta.at("default_generator").get<std::string>());
     loader.generator().set_state(meta.at("loader_generator").get<std::string>());
   } catch (const Error& e) {
     throw Error(fmt::format("fit: cannot resume from '{}': {}{}", path, e.what(), kStartFreshHint));
@@ -240,14 +260,18 @@ GradCheck check_gradients(const nn::NamedTensors& params) {
 
 }  // namespace
 
-EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size) {
+namespace {
+
+// Batches first, first + stride, ... of `dataset` (a distributed fit: rank r of P evaluates r, r + P, ...).
+Totals evaluate_totals(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size,
+                       std::size_t first, std::size_t stride) {
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
   data::DataLoader loader(dataset, data::LoaderOptions().batch_size(batch_size).shuffle(false));
   Totals totals;
   try {
-    for (std::size_t b = 0; b < loader.size(); ++b) {
+    for (std::size_t b = first; b < loader.size(); b += stride) {
       StepOutput out = step(loader.batch(b), false);
       totals.add(out, loss_value(out));
     }
@@ -256,6 +280,13 @@ EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const
     throw;
   }
   model.train(was_training);
+  return totals;
+}
+
+}  // namespace
+
+EpochStats evaluate(nn::Module& model, const data::TensorDataset& dataset, const StepFn& step, int64_t batch_size) {
+  const Totals totals = evaluate_totals(model, dataset, step, batch_size, 0, 1);
   EpochStats s;
   s.loss = totals.mean_loss();
   s.accuracy = totals.accuracy();
@@ -271,23 +302,35 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
     std::tie(train_part, val_part) = train.split_tail(options.validation_split());
     val = &val_part;
   }
+  // Across processes (heed::dist::init() ran under mpirun): each rank trains on its shard of every epoch,
+  // DataParallel averages the gradients, the epoch's metrics are those of all ranks, and only rank 0
+  // prints and writes files (docs/distributed.md). In one process `run` changes nothing.
+  dist::detail::FitRun run;
   const auto loader_options =
       data::LoaderOptions().batch_size(options.batch_size()).shuffle(options.shuffle()).seed(options.seed());
-  data::DataLoader loader(train_part, loader_options);
+  data::DataLoader loader(train_part, loader_options, run.sampler());
+  const bool verbose = options.verbose() && run.is_main();
   History history;
   ResumeState rs;
   if (!options.resume_checkpoint().empty() && !options.start_fresh() &&
-      load_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs)) {
+      load_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs, run)) {
     history.resumed = true;
-    if (options.verbose()) fmt::print("resuming from '{}' after epoch {}\n", options.resume_checkpoint(), rs.epoch);
+    if (verbose) fmt::print("resuming from '{}' after epoch {}\n", options.resume_checkpoint(), rs.epoch);
   }
+  if (!options.resume_checkpoint().empty())
+    run.check_resume_agrees(options.resume_checkpoint(), history.resumed ? rs.epoch : -1);
+  run.attach(model);
+  if (verbose && run.distributed())
+    fmt::print("fit: {} processes, batch {} per process ({} per step)\n", run.size(), options.batch_size(),
+               options.batch_size() * run.size());
   const std::vector<Tensor> params = model.parameters();
   const nn::NamedTensors named_params = model.named_parameters();
   for (int epoch = rs.epoch + 1; epoch <= options.epochs(); ++epoch) {
     model.train(true);
     loader.reshuffle();
     ProgressBar bar(static_cast<int64_t>(loader.size()), fmt::format("epoch {}/{}", epoch, options.epochs()),
-                    options.plain_progress() || !options.verbose());
+                    options.plain_progress() || !verbose || run.distributed());  // mpirun's pty is usually a log
+    const std::size_t first_batch_loss = history.batch_losses.size();
     Totals totals;
     int64_t skipped = 0;     // steps skipped in this epoch (skip_nonfinite_steps)
     std::string first_skip;  // what the first one was, for the note after the bar
@@ -323,12 +366,14 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
       }
       totals.add(out, loss);
       history.batch_losses.push_back(loss);
-      if (options.verbose()) {
+      if (verbose) {
         Metrics m = totals.metrics();
         if (skipped) m.push_back({"skipped", static_cast<double>(skipped)});
         bar.update(1, m);
       }
     }
+    totals = totals.over_ranks(run);
+    average_batch_losses(run, history.batch_losses, first_batch_loss);
     EpochStats stats;
     stats.epoch = epoch;
     stats.skipped_steps = skipped;
@@ -336,42 +381,55 @@ History fit(nn::Module& model, optim::Optimizer& optimizer, const data::TensorDa
     stats.accuracy = totals.accuracy();
     Metrics extra;
     if (val) {
-      EpochStats v = evaluate(model, *val, step, options.batch_size());
+      const Totals vt = evaluate_totals(model, *val, step, options.batch_size(), static_cast<std::size_t>(run.rank()),
+                                        static_cast<std::size_t>(run.size()))
+                            .over_ranks(run);
+      EpochStats v;
+      v.loss = vt.mean_loss();
+      v.accuracy = vt.accuracy();
       stats.val_loss = v.loss;
       stats.val_accuracy = v.accuracy;
       extra.push_back({"val_loss", v.loss});
       if (v.accuracy >= 0) extra.push_back({"val_acc", v.accuracy});
     }
     stats.seconds = bar.elapsed_seconds();
-    if (options.verbose()) bar.finish(extra);
-    if (skipped && options.verbose())
+    if (verbose) {
+      if (run.distributed()) bar.update(0, totals.metrics());  // the last line shows all ranks' metrics
+      bar.finish(extra);
+    }
+    if (skipped && verbose)
       fmt::print("epoch {}: skipped {} optimizer step{} with non-finite gradients; the first: {}\n", epoch, skipped,
                  skipped == 1 ? "" : "s", first_skip);
     history.epochs.push_back(stats);
 
     const double monitored = val ? stats.val_loss : stats.loss;
-    if (!std::isfinite(monitored) && options.verbose())  // never an improvement (NaN < best is false)
+    if (!std::isfinite(monitored) && verbose)  // never an improvement (NaN < best is false)
       fmt::print("warning: the {} of epoch {} is {}; it does not count as an improvement\n",
                  val ? "validation loss" : "loss", epoch, monitored);
     if (monitored < rs.best) {
       rs.best = monitored;
       rs.bad_epochs = 0;
       history.best_epoch = epoch;
-      if (!options.best_checkpoint().empty()) model.save(options.best_checkpoint());
+      if (!options.best_checkpoint().empty() && run.is_main()) model.save(options.best_checkpoint());
     } else {
       ++rs.bad_epochs;
     }
     rs.epoch = epoch;
-    if (!options.resume_checkpoint().empty())
-      save_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs);
-    if (options.early_stopping_patience() > 0 && rs.bad_epochs >= options.early_stopping_patience()) {
+    if (!options.resume_checkpoint().empty()) {
+      const std::vector<std::string> generators = run.gather(default_generator().state());
+      if (run.is_main())
+        save_resume(options.resume_checkpoint(), model, optimizer, scheduler, loader, history, rs, generators);
+    }
+    // The metrics are the same bits on every rank, so is the decision; rank 0's is taken to be sure.
+    if (run.rank0(options.early_stopping_patience() > 0 && rs.bad_epochs >= options.early_stopping_patience())) {
       history.stopped_early = true;
-      if (options.verbose())
+      if (verbose)
         fmt::print("early stopping after epoch {}: no improvement for {} epochs (best epoch {})\n", epoch,
                    rs.bad_epochs, history.best_epoch);
       break;
     }
   }
+  run.barrier();
   return history;
 }
 

@@ -1,0 +1,106 @@
+#!/usr/bin/python3
+"""PyTorch DistributedDataParallel peer of bench/bench_dist.cpp, on the gloo backend.
+
+The token_cls workload of bench_transformer.cpp (and of the PyTorch peer transformer_block.py):
+Embedding(1000, 128) + learned positions (1, 64, 128) -> nn.TransformerEncoder(2 x
+TransformerEncoderLayer(128, 4 heads, ff 512, dropout 0.1, post-LN, ReLU, batch_first)) ->
+Linear(128, 16) per token; cross-entropy; Adam(1e-3); batch 32 x seq 64 per process; train mode.
+The model is wrapped in DistributedDataParallel (default buckets: 25 MB, first 1 MB).
+
+Usage: ddp_transformer.py PROCESSES   (spawns PROCESSES local ranks; one thread each)
+Timing as bench_dist: BENCH_WARMUP (5) untimed steps, one more, BENCH_ITERS (20) timed steps; then the
+same step under model.no_sync() (no gradient averaging). Rank 0 prints one JSON line.
+"""
+import json
+import os
+import socket
+import statistics
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn as nn
+
+WARMUP = int(os.environ.get("BENCH_WARMUP", "5"))
+ITERS = int(os.environ.get("BENCH_ITERS", "20"))
+
+
+class TinyTransformer(nn.Module):
+    def __init__(self, vocab, n_out, seq, d=128, heads=4, ff=512, layers=2, dropout=0.1):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(torch.randn(1, seq, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, ff, dropout, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, layers)
+        self.head = nn.Linear(d, n_out)
+
+    def forward(self, x):
+        h = self.tok(x) + self.pos[:, : x.shape[1]]
+        return self.head(self.enc(h))
+
+
+def worker(rank, world, port, queue):
+    torch.set_num_threads(1)
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    vocab, n_out, seq, batch = 1000, 16, 64, 32
+    model = TinyTransformer(vocab, n_out, seq)
+    model.train()
+    ddp = nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.Adam(ddp.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(100 + rank)
+    x = torch.randint(0, vocab, (batch, seq), generator=g)
+    y = torch.randint(0, n_out, (batch, seq), generator=g)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(ddp(x).reshape(-1, n_out), y.reshape(-1))
+        loss.backward()
+        opt.step()
+
+    def timed(sync):
+        times = []
+        for i in range(WARMUP + 1 + ITERS):
+            t0 = time.perf_counter()
+            if sync:
+                step()
+            else:
+                with ddp.no_sync():
+                    step()
+            if i > WARMUP:
+                times.append((time.perf_counter() - t0) * 1e3)
+        return times
+
+    dist.barrier()
+    times = timed(True)
+    dist.barrier()
+    nosync = timed(False)
+    if rank == 0:
+        med = statistics.median(times)
+        queue.put({"bench": "dist", "variant": "token_cls", "impl": "pytorch-ddp-gloo", "torch": torch.__version__,
+                   "processes": world, "threads": torch.get_num_threads(), "batch_per_process": batch,
+                   "seq_len": seq, "params": sum(p.numel() for p in model.parameters()),
+                   "median_ms": round(med, 4), "min_ms": round(min(times), 4),
+                   "samples_per_s": round(1000.0 * world * batch / med, 2),
+                   "nosync_median_ms": round(statistics.median(nosync), 4), "n_timed": len(times)})
+    dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    world = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    mp.spawn(worker, args=(world, free_port(), queue), nprocs=world, join=True)
+    print(json.dumps(queue.get()), flush=True)
