@@ -34,7 +34,7 @@ std::vector<data::DataLoader> rank_loaders(const data::TensorDataset& ds, int re
                                            bool drop_last = false) {
   std::vector<data::DataLoader> loaders;
   for (int r = 0; r < replicas; ++r)
-    loaders.emplace_back(ds, data::LoaderOptions{batch, true, seed, false}, data::DistributedSampler(replicas, r, drop_last));
+    loaders.emplace_back(ds, data::LoaderOptions().batch_size(batch).shuffle(true).seed(seed).drop_last(false), data::DistributedSampler(replicas, r, drop_last));
   return loaders;
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("dist sampler: batch b of every shard is batch b of one process with b
   const data::TensorDataset ds = row_numbers(48);
   const int replicas = 3;
   auto loaders = rank_loaders(ds, replicas, 4, 11);
-  data::DataLoader single(ds, data::LoaderOptions{4 * replicas, true, 11, false});
+  data::DataLoader single(ds, data::LoaderOptions().batch_size(4 * replicas).shuffle(true).seed(11).drop_last(false));
   for (int epoch = 0; epoch < 2; ++epoch) {
     for (auto& l : loaders) l.reshuffle();
     single.reshuffle();
@@ -93,8 +93,8 @@ TEST_CASE("dist sampler: batch b of every shard is batch b of one process with b
 
 TEST_CASE("dist sampler: one replica is the plain DataLoader's order") {
   const data::TensorDataset ds = row_numbers(23);
-  data::DataLoader plain(ds, data::LoaderOptions{5, true, 3, false});
-  data::DataLoader sharded(ds, data::LoaderOptions{5, true, 3, false}, data::DistributedSampler(1, 0));
+  data::DataLoader plain(ds, data::LoaderOptions().batch_size(5).shuffle(true).seed(3).drop_last(false));
+  data::DataLoader sharded(ds, data::LoaderOptions().batch_size(5).shuffle(true).seed(3).drop_last(false), data::DistributedSampler(1, 0));
   for (int epoch = 0; epoch < 3; ++epoch) {
     CHECK(epoch_rows(plain) == epoch_rows(sharded));
     plain.reshuffle();
@@ -106,7 +106,7 @@ TEST_CASE("dist sampler: a size that does not divide pads by wrapping around, or
   const data::TensorDataset ds = row_numbers(10);
   // 10 rows, 4 ranks: 3 each, the first 2 rows of the epoch's order serve twice.
   auto loaders = rank_loaders(ds, 4, 2, 5);
-  data::DataLoader whole(ds, data::LoaderOptions{10, true, 5, false});
+  data::DataLoader whole(ds, data::LoaderOptions().batch_size(10).shuffle(true).seed(5).drop_last(false));
   const std::vector<int64_t> order = epoch_rows(whole);
   std::multiset<int64_t> all;
   for (int r = 0; r < 4; ++r) {
