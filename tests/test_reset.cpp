@@ -107,7 +107,9 @@ TEST_CASE("Module::reset: the base resets every child in registration order, as 
   const auto got = copies(model);
   REQUIRE(got.size() == expected.size());
   REQUIRE(got.size() == 4 + 1 + 16 + 4 + 2);  // head (Linear, LayerNorm), embed, lstm, cell, conv
-  for (const auto& [name, value] : expected) {
+  for (const auto& entry : expected) {
+    const std::string& name = entry.first;  // not a structured binding: clang 14 rejects capturing one
+    const auto& value = entry.second;
     CAPTURE(name);
     CHECK(heed::allclose(got.at(name), value, 0.0, 0.0));
   }
@@ -130,7 +132,9 @@ TEST_CASE("Module::reset: a nested model re-draws every parameter, and a new see
   model.reset();
   const auto first = copies(model);
   int random = 0;
-  for (const auto& [name, value] : first) {
+  for (const auto& entry : first) {
+    const std::string& name = entry.first;
+    const auto& value = entry.second;
     CAPTURE(name);
     CHECK_FALSE(all_equal_to(value, 0.5));  // re-initialized
     if (constant(constructed.at(name))) {
@@ -146,7 +150,9 @@ TEST_CASE("Module::reset: a nested model re-draws every parameter, and a new see
   fill_parameters(model, -0.25);
   heed::manual_seed(2);
   model.reset();
-  for (const auto& [name, value] : copies(model)) {
+  for (const auto& entry : copies(model)) {
+    const std::string& name = entry.first;
+    const auto& value = entry.second;
     CAPTURE(name);
     CHECK(heed::allclose(value, first.at(name), 0.0, 0.0));
   }
