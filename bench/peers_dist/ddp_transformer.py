@@ -75,7 +75,11 @@ def worker(rank, world):
         return times
 
     dist.barrier()
+    busy0, own0, wall0 = machine_busy_s(), own_cpu_s(), time.perf_counter()
     times = timed(True)
+    wall = time.perf_counter() - wall0
+    # Other processes' share of all CPUs meanwhile (the other ranks count too), as bench_dist reports it.
+    foreign = max(0.0, ((machine_busy_s() - busy0) - (own_cpu_s() - own0)) / (wall * (os.cpu_count() or 1)))
     dist.barrier()
     nosync = timed(False)
     if rank == 0:
@@ -85,9 +89,22 @@ def worker(rank, world):
                           "seq_len": seq, "params": sum(p.numel() for p in model.parameters()),
                           "median_ms": round(med, 4), "min_ms": round(min(times), 4),
                           "samples_per_s": round(1000.0 * world * batch / med, 2),
-                          "nosync_median_ms": round(statistics.median(nosync), 4), "n_timed": len(times)}),
+                          "nosync_median_ms": round(statistics.median(nosync), 4), "n_timed": len(times),
+                          "foreign_cpu": round(foreign, 3)}),
               flush=True)
     dist.destroy_process_group()
+
+
+def machine_busy_s():
+    """Busy CPU-seconds of the whole machine (all CPUs), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:8]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s():
+    t = os.times()
+    return t.user + t.system
 
 
 def free_port():
