@@ -48,19 +48,29 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 echo "[run_dist] results: $OUT" >&2
 "$PY" - "$OUT" <<'PYEOF'
-import json, statistics, sys
+import json, os, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+cpus = os.cpu_count() or 1
+# A measurement is clean when other programs used at most a tenth of the machine besides the job's own
+# other ranks ((P - 1) / cpus): on a 2-core machine a busy neighbour halves a 2-process job's speed.
+clean = lambda r: r.get("foreign_cpu", 0) <= (r["processes"] - 1) / cpus + 0.1
+def pick(impl, p):
+    all_ = [r for r in rows if r["impl"] == impl and r["processes"] == p]
+    good = [r for r in all_ if clean(r)]
+    return (good or all_), len(good), len(all_)
 def med(impl, p, key):
-    v = [r[key] for r in rows if r["impl"] == impl and r["processes"] == p and key in r]
+    v = [r[key] for r in pick(impl, p)[0] if key in r]
     return statistics.median(v) if v else float("nan")
 impls = [("heed", "heed"), ("pytorch-ddp-gloo", "PyTorch DDP (gloo)")]
-print(f"token_cls Transformer training step, batch 32 x seq 64 per process, one thread per process "
-      f"({len([r for r in rows if r['impl'] == 'heed']) // 2} rounds, medians)")
-print(f"  {'':<20} {'1 process':>12} {'2 processes':>12} {'scaling':>8}   {'step ms 1p/2p':>14}   {'2p no_sync ms':>13}")
+print("token_cls Transformer training step, batch 32 x seq 64 per process, one thread per process; medians "
+      "over the clean rounds (other programs below a tenth of the CPUs; all rounds when none was clean)")
+print(f"  {'':<20} {'1 process':>12} {'2 processes':>12} {'scaling':>8}   {'step ms 1p/2p':>14}   "
+      f"{'2p no_sync ms':>13}   clean rounds 1p/2p")
 for impl, name in impls:
     s1, s2 = med(impl, 1, "samples_per_s"), med(impl, 2, "samples_per_s")
+    c1, c2 = pick(impl, 1), pick(impl, 2)
     print(f"  {name:<20} {s1:>9.1f}/s {s2:>9.1f}/s {s2 / s1:>7.2f}x   {med(impl, 1, 'median_ms'):>6.1f}/{med(impl, 2, 'median_ms'):<7.1f}"
-          f"   {med(impl, 2, 'nosync_median_ms'):>13.1f}")
+          f"   {med(impl, 2, 'nosync_median_ms'):>13.1f}   {c1[1]}/{c1[2]} {c2[1]}/{c2[2]}")
 h2, t2 = med("heed", 2, "samples_per_s"), med("pytorch-ddp-gloo", 2, "samples_per_s")
 print(f"heed / PyTorch DDP at 2 processes: {h2 / t2:.2f}x the throughput")
 print(f"heed, 2 processes: {100 * med('heed', 2, 'wait_share'):.1f}% of the step time blocked waiting for the "
